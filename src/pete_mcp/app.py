@@ -1,0 +1,116 @@
+"""The one Starlette app `pete serve` runs: every face mounted over the one core.
+
+A face (MCP, VAPI, dashboard + /api) is a `Face`: its routes, and optionally a lifespan it
+needs entered while the app runs. The app's lifespan opens the core first and closes it last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from .core import Core, build_core
+from .errors import ConfigError, PeteError
+from .settings import Settings
+
+__all__ = ["Face", "build_app", "check_bind_safety", "default_faces", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Face:
+    name: str
+    routes: list[BaseRoute]
+    lifespan: Callable[[], AbstractAsyncContextManager[object]] | None = None
+    middleware: list[Middleware] = field(default_factory=list)
+
+
+def default_faces(core: Core) -> list[Face]:
+    """Every face Pete has, in mount order (specific prefixes before the dashboard's catch-all)."""
+    faces: list[Face] = []
+    from .server import mcp_face
+
+    faces.append(mcp_face(core))
+    from pete_vapi import vapi_face
+
+    faces.append(vapi_face(core))
+    from .dashboard_api import dashboard_face
+
+    faces.append(dashboard_face(core))
+    return faces
+
+
+async def _healthz(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    return JSONResponse({"ok": True, "active_model": core.active_alias})
+
+
+async def _pete_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PeteError)
+    return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=exc.status)
+
+
+def build_app(core: Core, *, faces: Sequence[Face] | None = None, manage_core: bool = True) -> Starlette:
+    """Compose the app. With `manage_core`, the app's lifespan opens and closes the core."""
+    chosen = list(faces) if faces is not None else default_faces(core)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if manage_core:
+                await stack.enter_async_context(core)
+            for face in chosen:
+                if face.lifespan is not None:
+                    await stack.enter_async_context(face.lifespan())
+            yield
+
+    routes: list[BaseRoute] = [Route("/healthz", _healthz)]
+    middleware: list[Middleware] = []
+    for face in chosen:
+        routes.extend(face.routes)
+        middleware.extend(face.middleware)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={PeteError: _pete_error},
+    )
+    app.state.core = core
+    return app
+
+
+def check_bind_safety(settings: Settings) -> None:
+    """Refuse to listen beyond loopback unless every face that changes something has a credential.
+
+    Raises:
+        ConfigError: binding beyond loopback without MCP_TOKEN, or without VAPI auth.
+    """
+    if not settings.binds_beyond_loopback:
+        return
+    missing = []
+    if settings.mcp_token is None:
+        missing.append("MCP_TOKEN")
+    if settings.vapi_auth == "none" or settings.vapi_secret is None:
+        missing.append("VAPI_AUTH and VAPI_SECRET")
+    if missing:
+        raise ConfigError(
+            f"refusing to bind {settings.host} without auth: set {', '.join(missing)}, or bind 127.0.0.1."
+        )
+
+
+def serve(settings: Settings, *, core: Core | None = None) -> None:
+    """Run the gateway in the foreground (blocking) until interrupted."""
+    check_bind_safety(settings)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build_app(core or build_core(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")

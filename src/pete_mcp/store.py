@@ -1,0 +1,226 @@
+"""Pete's SQLite store: conversations, model state, switch/deploy records, and the faces' records.
+
+WAL mode, one writer connection (every write in `BEGIN IMMEDIATE`), one reader connection;
+both used off the event loop through `anyio.to_thread`, each behind its own lock.
+Modules that need tables add their DDL to `SCHEMA` (idempotent `CREATE ... IF NOT EXISTS`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from .errors import StoreError
+
+__all__ = ["SCHEMA", "Store", "StoredMessage"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    extra TEXT,
+    model TEXT,
+    provider TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE TABLE IF NOT EXISTS switches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    from_model TEXT,
+    to_model TEXT NOT NULL,
+    warmup_s REAL,
+    by TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS deploys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    image TEXT NOT NULL,
+    previous_image TEXT,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'deploy'
+);
+"""
+
+
+class StoredMessage(dict[str, Any]):
+    """A row of `messages` as a dict: role, content, model, provider, seq, extra (decoded)."""
+
+
+class Store:
+    """The SQLite database at `path` (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self._connect()
+            self._writer.executescript(SCHEMA)
+            self._reader = self._connect()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}", hint="Check PETE data_dir.") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def close(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer = self._reader = None
+
+    # --- primitives ------------------------------------------------------------------------
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreError("the store is not open.")
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+            return result
+
+    def _read_sync(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        if self._reader is None:
+            raise StoreError("the store is not open.")
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` in one write transaction, off the event loop."""
+        try:
+            return await anyio.to_thread.run_sync(self._write_sync, fn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the store could not write: {exc}") from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One write statement; returns lastrowid."""
+        return await self.write(lambda c: c.execute(sql, params).lastrowid or 0)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            rows = await anyio.to_thread.run_sync(self._read_sync, sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the store could not read: {exc}") from exc
+        return [dict(r) for r in rows]
+
+    def writable(self) -> bool:
+        """True when a write transaction goes through (for health checks)."""
+        try:
+            self._write_sync(lambda c: c.execute("SELECT 1"))
+        except (StoreError, sqlite3.Error):
+            return False
+        return True
+
+    # --- key/value state -------------------------------------------------------------------
+    async def get_state(self, key: str) -> Any:
+        rows = await self.query("SELECT value FROM kv WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else None
+
+    async def set_state(self, key: str, value: Any) -> None:
+        await self.execute(
+            "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, json.dumps(value), time.time()),
+        )
+
+    # --- conversations ---------------------------------------------------------------------
+    async def append_messages(
+        self,
+        conversation_id: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        source: str,
+        model: str | None = None,
+        provider: str | None = None,
+    ) -> int:
+        """Append messages (dicts with role, content, and any extra keys) to a thread; returns next seq."""
+
+        def txn(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            conn.execute(
+                "INSERT INTO conversations(id, source, created_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
+                (conversation_id, source, now, now),
+            )
+            (seq,) = conn.execute(
+                "SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            for message in messages:
+                extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+                conn.execute(
+                    "INSERT INTO messages(conversation_id, seq, role, content, extra, model, provider, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        seq,
+                        message["role"],
+                        message.get("content") or "",
+                        json.dumps(extra) if extra else None,
+                        model if message["role"] == "assistant" else None,
+                        provider if message["role"] == "assistant" else None,
+                        now,
+                    ),
+                )
+                seq += 1
+            return seq
+
+        return await self.write(txn)
+
+    async def thread(self, conversation_id: str) -> list[StoredMessage]:
+        rows = await self.query(
+            "SELECT seq, role, content, extra, model, provider, created_at FROM messages "
+            "WHERE conversation_id = ? ORDER BY seq",
+            (conversation_id,),
+        )
+        out: list[StoredMessage] = []
+        for row in rows:
+            raw_extra = row.pop("extra")
+            extra = json.loads(raw_extra) if raw_extra else {}
+            out.append(StoredMessage({**row, **extra}))
+        return out
+
+    async def conversation_exists(self, conversation_id: str) -> bool:
+        rows = await self.query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+        return bool(rows)

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from pete_mcp.contract import Message
+from pete_mcp.core import ChatTurn, Reply, build_core
+from pete_mcp.errors import NotFound, ProviderUnavailable
+from pete_mcp.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.providers.base import TextDelta
+from pete_mcp.settings import Settings
+from tests.support.scripted import ScriptedProvider
+
+pytestmark = pytest.mark.anyio
+
+
+def registry(*providers: str) -> ModelRegistry:
+    chain = tuple(Route(p, "m") for p in providers)
+    return ModelRegistry(
+        {"a": ModelSpec("a", chain, 2048, "A", "You are A."), "b": ModelSpec("b", chain, 2048, "B", None)}, "a"
+    )
+
+
+def core_with(tmp_path: Path, **providers: ScriptedProvider):
+    return build_core(Settings(data_dir=tmp_path), providers=providers, registry=registry(*providers))
+
+
+async def test_chat_streams_deltas_then_one_reply_and_persists_both_sides(tmp_path: Path) -> None:
+    async with core_with(tmp_path, p=ScriptedProvider("p")) as core:
+        events = [e async for e in core.chat(ChatTurn([Message(role="user", content="hi")], conversation_id="c1"))]
+        thread = await core.store.thread("c1")
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hello", " there", "."]
+    assert isinstance(events[-1], Reply) and events[-1].text == "Hello there."
+    assert [(m["role"], m["content"], m["provider"]) for m in thread] == [
+        ("user", "hi", None),
+        ("assistant", "Hello there.", "p"),
+    ]
+
+
+async def test_the_models_system_prompt_leads_the_context(tmp_path: Path) -> None:
+    provider = ScriptedProvider("p")
+    async with core_with(tmp_path, p=provider) as core:
+        await core.complete(ChatTurn([Message(role="user", content="hi")]))
+    assert provider.seen[0][0] == Message(role="system", content="You are A.")
+
+
+async def test_a_failed_reply_keeps_what_the_caller_said(tmp_path: Path) -> None:
+    broken = ScriptedProvider("p", fail_before=ProviderUnavailable("down", provider="p"))
+    async with core_with(tmp_path, p=broken) as core:
+        with pytest.raises(ProviderUnavailable):
+            await core.complete(ChatTurn([Message(role="user", content="my sink leaks")], conversation_id="c2"))
+        thread = await core.store.thread("c2")
+        snapshot = core.metrics.snapshot()
+    assert [m["content"] for m in thread] == ["my sink leaks"]
+    assert snapshot["errors"] == 1
+
+
+async def test_the_next_provider_answers_when_the_first_fails_before_its_first_token(tmp_path: Path) -> None:
+    first = ScriptedProvider("first", fail_before=ProviderUnavailable("cold", provider="first"))
+    second = ScriptedProvider("second", words=("Fine",))
+    async with core_with(tmp_path, first=first, second=second) as core:
+        reply = await core.complete(ChatTurn([Message(role="user", content="hi")]))
+    assert (reply.provider, reply.text) == ("second", "Fine")
+
+
+async def test_switch_is_persisted_across_a_restart(tmp_path: Path) -> None:
+    async with core_with(tmp_path, p=ScriptedProvider("p")) as core:
+        result = await core.switch_model("b", by="test")
+        assert (result.previous, result.active) == ("a", "b")
+    async with core_with(tmp_path, p=ScriptedProvider("p")) as core:
+        assert core.active_alias == "b"
+        rows = await core.store.query("SELECT from_model, to_model, by FROM switches")
+    assert rows == [{"from_model": "a", "to_model": "b", "by": "test"}]
+
+
+async def test_switching_to_an_unknown_model_names_the_registered_ones(tmp_path: Path) -> None:
+    async with core_with(tmp_path, p=ScriptedProvider("p")) as core:
+        with pytest.raises(NotFound, match="Registered models: a, b"):
+            await core.switch_model("nope")
+        assert core.active_alias == "a"
