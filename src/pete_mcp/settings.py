@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     runpod_api_key: SecretStr | None = Field(None, description="RunPod API key; unset → local endpoint.")
     runpod_endpoint_id: str | None = Field(None, description="RunPod serverless endpoint id.")
     runpod_base_url: str = Field("https://api.runpod.ai/v2", description="RunPod public endpoint API base.")
-    runpod_rest_url: str = Field("https://rest.runpod.io/v2", description="RunPod management REST v2 base.")
+    runpod_rest_url: str = Field("https://api.runpod.io/v2", description="RunPod management REST v2 base (deploys).")
     runpod_use_openai_route: bool = Field(
         True, description="Stream through the endpoint's OpenAI route (lowest TTFT) instead of /stream."
     )
@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     worker_ready_timeout_s: float = Field(300.0, description="How long the worker waits for its model server.")
     worker_chunk_chars: int = Field(48, description="Characters batched per streamed chunk (sentence-sized).")
     worker_chunk_max_delay_s: float = Field(0.08, description="Longest a streamed chunk is held back.")
+    worker_keep_alive: str = Field(
+        "-1", description="Ollama keep_alive sent with every request (-1 = keep the model loaded forever)."
+    )
+    worker_read_timeout_s: float = Field(
+        300.0, description="Longest the worker waits for the model server's next byte (covers model loads)."
+    )
+    runpod_pod_id: str | None = Field(
+        None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
+    )
 
     # --- models
     active_model: str = Field("", description="Alias of the model to start on; empty → first registry entry.")

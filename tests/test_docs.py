@@ -1,0 +1,32 @@
+"""Documentation that must stay true: every setting is documented, every CLI command too."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pete_mcp.cli import main
+from pete_mcp.settings import Settings
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_setting_is_documented_in_configuration_md() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in text]
+    assert missing == []
+
+
+def test_every_setting_has_a_description() -> None:
+    assert [n for n, f in Settings.model_fields.items() if not f.description] == []
+
+
+def test_every_cli_command_is_in_the_cli_reference() -> None:
+    text = (DOCS / "cli.md").read_text()
+    assert [c for c in main.commands if f"pete {c}" not in text] == []
+
+
+def test_cli_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("up", "serve", "worker", "doctor", "bench", "prompt", "localpod"):
+        assert command in result.output
