@@ -113,4 +113,13 @@ def serve(settings: Settings, *, core: Core | None = None) -> None:
     check_bind_safety(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(core or build_core(settings))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    # Open event streams (the dashboard's /api/events, MCP GET streams) never end by themselves: on
+    # shutdown, give requests in flight 5 s, then close what is left so Ctrl+C does not hang.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )

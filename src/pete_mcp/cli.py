@@ -103,3 +103,7 @@ def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
     from .bench_cmd import run_bench
 
     sys.exit(run_bench(name, list_only=list_only, args=list(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,6 @@ router, metrics and events. Faces call `core.chat(...)`, `core.switch_model(...)
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -18,15 +17,19 @@ import anyio
 import httpx
 
 from .contract import ChatOptions, Message
-from .conversations import Conversations
+from .conversations import DEFAULT_RESERVE_TOKENS, Conversations
 from .errors import InputError, PeteError
 from .events import EventBus
+from .keepwarm import KeepWarm, KeepWarmSchedule
 from .metrics import Metrics, RequestRecord
 from .models import ModelRegistry, ModelSpec, Route
 from .providers.base import Completion, JobStarted, ModelProvider, TextDelta
+from .providers.breaker import BreakerPolicy
+from .providers.hedging import HedgeBudget, HedgePolicy
 from .router import Router
 from .settings import Settings
 from .store import Store
+from .switching import SwitchRecord, record_switch, switch_error, switch_history, warm_and_verify
 
 __all__ = ["ChatEvent", "ChatTurn", "Core", "Reply", "SwitchResult", "build_core", "new_conversation_id"]
 
@@ -69,6 +72,8 @@ class SwitchResult:
     previous: str
     active: str
     warmup_s: float | None
+    provider: str | None = None  # who answered the warm-up probe
+    sample: str = ""  # what the new model said to it
 
 
 ChatEvent = TextDelta | JobStarted | Reply
@@ -85,6 +90,7 @@ class Core:
     events: EventBus
     conversations: Conversations
     active_alias: str = ""
+    keepwarm: KeepWarm | None = None
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
     _switch_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
@@ -93,6 +99,9 @@ class Core:
         await anyio.to_thread.run_sync(self.store.open)
         persisted = await self.store.get_state(ACTIVE_MODEL_KEY)
         self.active_alias = persisted if persisted in self.models else self.models.default
+        await self._exit.enter_async_context(self.router)
+        if self.keepwarm is not None:
+            await self._exit.enter_async_context(self.keepwarm)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -106,26 +115,55 @@ class Core:
         return self.models.get(self.active_alias)
 
     async def switch_model(self, alias: str, *, warm: bool = True, by: str = "api") -> SwitchResult:
-        """Make `alias` the active model: warm it first, then swap atomically and persist.
+        """Make `alias` the active model with zero downtime: warm it, check it answers, then swap.
 
-        Requests already running keep the model they resolved when they started.
+        The swap is one assignment after the check, so every request that starts afterwards
+        gets the new model and requests already running finish on the one they resolved
+        when they started. Every try is recorded in the switch history.
+
+        Raises:
+            NotFound: no such alias (nothing recorded).
+            ProviderError / ProviderTimeout / ConfigError: the new model did not warm up or
+                answer within `switch_budget_s`; the old model stays active and the failed
+                try is recorded with the reason.
         """
         spec = self.models.get(alias)
         async with self._switch_lock:
             previous = self.active_alias
-            warmup_s = await self.warm(spec) if warm else None
-            self.active_alias = alias
+            check = None
+            if warm:
+                try:
+                    check = await warm_and_verify(self.router, spec, budget_s=self.settings.switch_budget_s)
+                except PeteError as exc:
+                    error = switch_error(exc, target=alias, active=previous)
+                    await record_switch(
+                        self.store, from_model=previous, to_model=alias, warmup_s=None, by=by, ok=False, detail=str(exc)
+                    )
+                    self.events.publish("model.switch_failed", previous=previous, target=alias, reason=str(exc), by=by)
+                    raise error from exc
+            warmup_s = round(check.warmup_s, 3) if check else None
             await self.store.set_state(ACTIVE_MODEL_KEY, alias)
-            await self.store.execute(
-                "INSERT INTO switches(at, from_model, to_model, warmup_s, by, ok) VALUES (?, ?, ?, ?, ?, 1)",
-                (time.time(), previous, alias, warmup_s, by),
+            self.active_alias = alias
+            await record_switch(
+                self.store,
+                from_model=previous,
+                to_model=alias,
+                warmup_s=warmup_s,
+                by=by,
+                ok=True,
+                detail=f"{check.provider} answered {check.sample!r}" if check else "switched without warm-up",
             )
         self.events.publish("model.switched", previous=previous, active=alias, warmup_s=warmup_s, by=by)
-        return SwitchResult(previous, alias, warmup_s)
+        return SwitchResult(previous, alias, warmup_s, check.provider if check else None, check.sample if check else "")
 
     async def warm(self, spec: ModelSpec) -> float:
-        route: Route = self.router.routes(spec)[0]
-        return await self.router.provider(route.provider).warm(route.model)
+        """Warm `spec` on its first usable route and check it answers; seconds taken."""
+        check = await warm_and_verify(self.router, spec, budget_s=self.settings.switch_budget_s)
+        return check.warmup_s
+
+    async def switch_history(self, limit: int = 50) -> list[SwitchRecord]:
+        """Recent model switches, newest first, failed tries included (when, from, to, warm-up, by)."""
+        return await switch_history(self.store, limit=limit)
 
     # --- chat ------------------------------------------------------------------------------
     async def chat(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
@@ -139,7 +177,9 @@ class Core:
             raise InputError("a chat turn needs at least one message.")
         if turn.conversation_id:
             await self.conversations.record(turn.conversation_id, turn.messages, source=turn.source)
-            context = await self.conversations.context(turn.conversation_id, spec)
+            context = await self.conversations.context(
+                turn.conversation_id, spec, reserve=turn.options.max_tokens or DEFAULT_RESERVE_TOKENS
+            )
         else:
             context = list(turn.messages)
             if spec.system_prompt and not any(m.role == "system" for m in context):
@@ -211,6 +251,7 @@ def new_conversation_id() -> str:
 
 def default_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, ModelProvider]:
     """The providers the settings configure: RunPod (real or local) and any fallbacks."""
+    from .providers.ollama import OllamaProvider
     from .providers.openai_compatible import OpenAICompatibleProvider
 
     providers: dict[str, ModelProvider] = {}
@@ -229,17 +270,71 @@ def default_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
             http,
             base_url=settings.openrouter_base_url,
             api_key=settings.openrouter_api_key.get_secret_value(),
+            headers={"HTTP-Referer": settings.openrouter_referer or "", "X-Title": settings.openrouter_title},
         )
     if settings.ollama_url:
-        providers["ollama"] = OpenAICompatibleProvider("ollama", http, base_url=settings.ollama_url.rstrip("/") + "/v1")
+        providers["ollama"] = OllamaProvider("ollama", http, base_url=settings.ollama_url)
     return providers
 
 
 def fallback_routes(settings: Settings) -> tuple[Route, ...]:
+    """The fallback steps appended to built-in models, in `FALLBACKS` order, configured ones only.
+
+    OpenRouter serves `OPENROUTER_MODEL`; direct Ollama serves `OLLAMA_MODEL` or, when that is
+    empty, the same tag as RunPod (an empty route model means "the primary's").
+    """
+    configured = {
+        "openrouter": Route("openrouter", settings.openrouter_model) if settings.openrouter_api_key else None,
+        "ollama": Route("ollama", settings.ollama_model) if settings.ollama_url else None,
+    }
     routes: list[Route] = []
-    if settings.openrouter_api_key is not None:
-        routes.append(Route("openrouter", settings.openrouter_model))
+    for name in (n.strip() for n in settings.fallbacks.split(",")):
+        route = configured.get(name)
+        if route is not None and route not in routes:
+            routes.append(route)
     return tuple(routes)
+
+
+def hedge_policy(settings: Settings) -> HedgePolicy:
+    return HedgePolicy(
+        enabled=settings.hedging,
+        fixed_after_s=settings.hedge_after_s,
+        floor_s=settings.hedge_floor_s,
+        ceiling_s=settings.hedge_ceiling_s,
+        initial_s=settings.hedge_ceiling_s,
+        budget=HedgeBudget(ratio=settings.hedge_budget, burst=settings.hedge_burst),
+    )
+
+
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_threshold=settings.breaker_failures,
+        error_rate=settings.breaker_error_rate,
+        min_requests=settings.breaker_min_requests,
+        window_s=settings.breaker_window_s,
+        cooldown_s=settings.breaker_cooldown_s,
+    )
+
+
+def _keepwarm(settings: Settings, providers: Mapping[str, ModelProvider], core_ref: list[Core]) -> KeepWarm | None:
+    """The keep-warm schedule, when KEEPWARM_HOURS is set and a RunPod provider exists."""
+    if not settings.keepwarm_hours or "runpod" not in providers:
+        return None
+    runpod = providers["runpod"]
+
+    def active_runpod_model() -> str | None:
+        core = core_ref[0]
+        return next((r.model for r in core.active.chain if r.provider == "runpod"), None)
+
+    return KeepWarm(
+        KeepWarmSchedule.parse(settings.keepwarm_hours),
+        schedule_text=settings.keepwarm_hours,
+        warm=runpod.warm,
+        model=active_runpod_model,
+        gpu=settings.keepwarm_gpu,
+        workers=settings.keepwarm_workers,
+        interval_s=settings.keepwarm_interval_s,
+    )
 
 
 def build_core(
@@ -263,13 +358,17 @@ def build_core(
         default=settings.active_model,
     )
     providers = dict(providers) if providers is not None else default_providers(settings, http)
-    return Core(
+    core_ref: list[Core] = []
+    core = Core(
         settings=settings,
         http=http,
         store=store,
         models=registry,
-        router=Router(providers, events),
+        router=Router(providers, events, hedge=hedge_policy(settings), breaker_policy=breaker_policy(settings)),
         metrics=Metrics(),
         events=events,
         conversations=Conversations(store),
+        keepwarm=_keepwarm(settings, providers, core_ref),
     )
+    core_ref.append(core)
+    return core

@@ -1,13 +1,18 @@
 """The model registry: aliases operators use, mapped to a provider chain and a context window.
 
 Configuration (defaults below, plus an optional JSON `models_file`) gives the specs; the
-active alias is persisted state in the store, so it survives a restart.
+active alias is persisted state in the store, so it survives a restart. The built-in
+models run on RunPod first; the configured fallbacks (`FALLBACKS`: OpenRouter, direct
+Ollama) are appended to their chains. A models file gives each of its models an explicit
+chain. A fallback `Route` with an empty model serves the primary's model name (Ollama
+carries the same tags the RunPod worker bakes in).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ __all__ = [
     "ModelRegistry",
     "ModelSpec",
     "Route",
+    "with_fallbacks",
 ]
 
 JAMIE_SYSTEM_PROMPT = (
@@ -50,11 +56,18 @@ class ModelSpec:
     def primary(self) -> Route:
         return self.chain[0]
 
+    def __post_init__(self) -> None:
+        if not self.chain:
+            raise ConfigError(f"model {self.alias!r} has an empty provider chain.")
+        if self.context_window < 256:
+            raise ConfigError(f"model {self.alias!r}: context_window {self.context_window} is too small (≥ 256).")
+
     def card(self) -> dict[str, Any]:
         return {
             "alias": self.alias,
             "provider": self.primary.provider,
             "provider_model": self.primary.model,
+            "chain": [f"{r.provider}:{r.model}" for r in self.chain],
             "fallbacks": [f"{r.provider}:{r.model}" for r in self.chain[1:]],
             "context_window": self.context_window,
             "description": self.description,
@@ -106,13 +119,10 @@ class ModelRegistry:
     ) -> ModelRegistry:
         """Build the registry: local models first on the local stack, then production ones, then the file."""
         base = (*LOCAL_MODELS, *PRODUCTION_MODELS) if local else PRODUCTION_MODELS
-        specs = {
-            s.alias: ModelSpec(s.alias, (*s.chain, *fallbacks), s.context_window, s.description, s.system_prompt)
-            for s in base
-        }
+        specs = {s.alias: with_fallbacks(s, fallbacks) for s in base}
         if models_file is not None:
-            for spec in _load_models_file(models_file):
-                specs[spec.alias] = spec
+            for spec, inherit in _load_models_file(models_file):
+                specs[spec.alias] = with_fallbacks(spec, fallbacks) if inherit else spec
         chosen = default or next(iter(specs))
         if chosen not in specs:
             raise ConfigError(f"ACTIVE_MODEL={chosen!r} is not a registered model ({', '.join(specs)}).")
@@ -127,23 +137,53 @@ class ModelRegistry:
     def __contains__(self, alias: object) -> bool:
         return alias in self.specs
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.specs.values())
 
+    def __len__(self) -> int:
+        return len(self.specs)
 
-def _load_models_file(path: Path) -> list[ModelSpec]:
-    """Read `[{"alias", "chain": [{"provider","model"}], "context_window", "description", "system_prompt"}]`."""
+
+def with_fallbacks(spec: ModelSpec, fallbacks: Sequence[Route]) -> ModelSpec:
+    """`spec` with `fallbacks` appended to its chain (an empty fallback model = the primary's model)."""
+    chain = list(spec.chain)
+    for fallback in fallbacks:
+        route = Route(fallback.provider, fallback.model or spec.primary.model)
+        if route not in chain:
+            chain.append(route)
+    return replace(spec, chain=tuple(chain))
+
+
+def _load_models_file(path: Path) -> list[tuple[ModelSpec, bool]]:
+    """Read the models file: a JSON list of model definitions.
+
+    Each item: `{"alias", "chain": [{"provider", "model"}, ...], "context_window",
+    "description", "system_prompt", "fallbacks": false}`; `"fallbacks": true` appends the
+    configured fallback providers to the chain. Returns (spec, inherit fallbacks) pairs.
+    """
+
+    def chain_of(item: dict[str, Any]) -> tuple[Route, ...]:
+        routes = [Route(str(r["provider"]), str(r.get("model", ""))) for r in item["chain"]]
+        if routes and not routes[0].model:
+            raise ConfigError(f"model {item['alias']!r}: the first route needs a model name.")
+        return tuple(Route(r.provider, r.model or routes[0].model) for r in routes)
+
     try:
         raw = json.loads(path.read_text())
         return [
-            ModelSpec(
-                alias=item["alias"],
-                chain=tuple(Route(r["provider"], r["model"]) for r in item["chain"]),
-                context_window=int(item.get("context_window", 4096)),
-                description=item.get("description", ""),
-                system_prompt=item.get("system_prompt"),
+            (
+                ModelSpec(
+                    alias=item["alias"],
+                    chain=chain_of(item),
+                    context_window=int(item.get("context_window", 4096)),
+                    description=item.get("description", ""),
+                    system_prompt=item.get("system_prompt"),
+                ),
+                bool(item.get("fallbacks", False)),
             )
             for item in raw
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read MODELS_FILE {path}: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"MODELS_FILE {path}: {exc}") from exc

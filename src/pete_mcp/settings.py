@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     local_max_workers: int = Field(2, description="Most workers the local endpoint starts.")
     local_idle_timeout_s: float = Field(60.0, description="Idle seconds before a local worker above min stops.")
     local_cold_start_s: float = Field(0.0, description="Simulated cold-start delay for each new local worker.")
+    local_queue_delay_s: float = Field(
+        4.0, description="Seconds a job waits in the local queue before another worker is started."
+    )
+    local_worker_command: str = Field(
+        "", description="Command line of a local worker process; empty → `python -m gpu_handler`."
+    )
     model_server_port: int = Field(8781, description="Port of the local llama.cpp model server.")
     model_server_threads: int = Field(2, description="CPU threads of the local model server.")
 
@@ -83,6 +89,37 @@ class Settings(BaseSettings):
         None, description="Start the next provider if no first token by then; unset → from recent p95."
     )
     hedging: bool = Field(True, description="Race the next provider when the first token is late.")
+    fallbacks: str = Field(
+        "openrouter,ollama",
+        description="Fallback providers appended to each built-in model's chain, in order (configured ones only).",
+    )
+    openrouter_referer: str | None = Field(None, description="HTTP-Referer sent to OpenRouter (app attribution).")
+    openrouter_title: str = Field("Pete", description="X-Title sent to OpenRouter (app attribution).")
+    ollama_model: str = Field("", description="Model tag the direct Ollama fallback serves; empty → the RunPod tag.")
+    hedge_floor_s: float = Field(0.3, description="Shortest hedge delay when it is derived from the recent p95 TTFT.")
+    hedge_ceiling_s: float = Field(1.0, description="Longest hedge delay when it is derived from the recent p95 TTFT.")
+    hedge_budget: float = Field(
+        0.2, description="Hedges earned per request (token bucket): extra requests stay under this share plus burst."
+    )
+    hedge_burst: float = Field(5.0, description="Hedges that may be saved up for a burst of slow first tokens.")
+    breaker_failures: int = Field(5, description="Consecutive failures that open a provider's circuit breaker.")
+    breaker_error_rate: float = Field(0.5, description="Failure share in the breaker window that opens the breaker.")
+    breaker_min_requests: int = Field(10, description="Outcomes needed in the window before the error rate counts.")
+    breaker_window_s: float = Field(60.0, description="Window of the circuit breaker's error rate, in seconds.")
+    breaker_cooldown_s: float = Field(15.0, description="Seconds an open breaker waits before a half-open probe.")
+    switch_budget_s: float = Field(
+        120.0, description="Longest a model switch may spend warming up and test-asking the new model."
+    )
+
+    # --- keep-warm (RunPod workers kept warm on a schedule)
+    keepwarm_hours: str = Field(
+        "", description="When to keep RunPod workers warm, e.g. `mon-fri 08:00-18:00` (local time); empty → off."
+    )
+    keepwarm_workers: int = Field(1, description="Workers the keep-warm schedule keeps warm.")
+    keepwarm_gpu: str = Field("L4", description="GPU the endpoint runs on, for the keep-warm cost estimate.")
+    keepwarm_interval_s: float = Field(
+        4.0, description="Seconds between keep-warm pings; keep it below the endpoint's idle timeout (5 s default)."
+    )
 
     # --- auth for the faces
     mcp_token: SecretStr | None = Field(None, description="Bearer token for /mcp and the dashboard's actions.")
@@ -92,8 +129,29 @@ class Settings(BaseSettings):
     )
     vapi_secret: SecretStr | None = Field(None, description="VAPI bearer token, HMAC key or X-Vapi-Secret.")
     vapi_hmac_skew_s: float = Field(300.0, description="Largest accepted clock skew of a VAPI HMAC timestamp.")
+    vapi_llm_secret: SecretStr | None = Field(
+        None, description="Key VAPI sends to the Custom LLM route (Authorization or X-Vapi-Secret); unset: VAPI_SECRET."
+    )
     on_call_number: str = Field("+15550100999", description="On-call number emergencies transfer to.")
     office_number: str = Field("+15550100100", description="Office number for ordinary transfers.")
+
+    # --- the VAPI face's turn budget (see docs/vapi.md)
+    vapi_holding_after_s: float = Field(
+        1.2, description="Speak the holding phrase when the model's first token is this many seconds late."
+    )
+    vapi_answer_deadline_s: float = Field(
+        8.0, description="Seconds without an answer before Jamie apologises and ends the turn (keep well below 20)."
+    )
+    vapi_holding_phrase: str = Field(
+        "One moment while I check that.", description="What Jamie says while a slow model starts up."
+    )
+    vapi_apology: str = Field(
+        "I'm sorry, I'm having trouble answering right now. Someone from our office will call you back shortly.",
+        description="What Jamie says when no answer can come in time (a callback is recorded).",
+    )
+    vapi_tool_frame: Literal["tool_calls", "function_call"] = Field(
+        "tool_calls", description="How transferCall/endCall reach VAPI: tool_calls deltas or legacy function_call."
+    )
 
     # --- alerts
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL for alerts.")
@@ -102,6 +160,36 @@ class Settings(BaseSettings):
     github_api_url: str = Field("https://api.github.com", description="GitHub REST API base.")
     ttft_budget_s: float = Field(0.8, description="p95 time-to-first-token budget the alert rule watches.")
     error_rate_threshold: float = Field(0.2, description="Error-rate share that raises an alert.")
+    github_alert_labels: str = Field(
+        "pete-alert", description="Comma-separated labels of alert issues; the first one finds open alert issues."
+    )
+    alert_eval_interval_s: float = Field(5.0, description="Seconds between evaluations of the alert rules.")
+    alert_ttft_window_s: float = Field(
+        300.0, description="Window whose p95 time to first token is compared with TTFT_BUDGET_S."
+    )
+    alert_error_window_s: float = Field(
+        300.0, description="Window whose error rate is compared with ERROR_RATE_THRESHOLD."
+    )
+    alert_min_requests: int = Field(
+        5, description="Fewest requests in a window before TTFT and error-rate rules judge it."
+    )
+    alert_down_for_s: float = Field(
+        30.0, description="How long the RunPod health check must keep failing before 'endpoint down' fires."
+    )
+    alert_queue_stall_s: float = Field(
+        60.0, description="How long jobs may queue with no idle, ready or running worker before the alert fires."
+    )
+    alert_repeat_s: float = Field(
+        3600.0, description="While an alert keeps firing, how often it is repeated (GitHub comment, Slack message)."
+    )
+
+    # --- metrics
+    metrics_poll_interval_s: float = Field(
+        15.0, description="Seconds between provider health polls (RunPod /health submits no job, so no GPU wakes)."
+    )
+    metrics_flush_interval_s: float = Field(
+        30.0, description="Seconds between writes of the per-minute metric rollups to the store (and at shutdown)."
+    )
 
     @property
     def uses_real_runpod(self) -> bool:

@@ -66,6 +66,126 @@ CREATE TABLE IF NOT EXISTS deploys (
     detail TEXT NOT NULL DEFAULT '',
     kind TEXT NOT NULL DEFAULT 'deploy'
 );
+CREATE TABLE IF NOT EXISTS metric_minutes (
+    minute INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (minute, provider, model)
+);
+CREATE TABLE IF NOT EXISTS metric_errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metric_errors_at ON metric_errors(at);
+-- Jamie's front desk (pete_mcp.property_desk); tenants holds three demo tenants.
+CREATE TABLE IF NOT EXISTS tenants (
+    phone TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    property TEXT NOT NULL
+);
+INSERT OR IGNORE INTO tenants(phone, name, unit, property) VALUES
+    ('+15551234567', 'Dana Ruiz', '4B', 'Maple Court'),
+    ('+15552345678', 'Sam Okafor', '12', 'Harbor View'),
+    ('+15553456789', 'Lee Chen', '2A', 'Maple Court');
+CREATE TABLE IF NOT EXISTS maintenance_requests (
+    ticket INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    issue_key TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    property TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL,
+    description TEXT NOT NULL,
+    urgency TEXT NOT NULL,
+    permission_to_enter INTEGER,
+    callback_number TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'open',
+    created_at REAL NOT NULL,
+    UNIQUE (call_id, issue_key)
+);
+INSERT INTO sqlite_sequence(name, seq) SELECT 'maintenance_requests', 1000
+    WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'maintenance_requests');
+CREATE TABLE IF NOT EXISTS office_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    number TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    preferred_time TEXT NOT NULL DEFAULT '',
+    dedupe_key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (call_id, kind, dedupe_key)
+);
+CREATE TABLE IF NOT EXISTS emergencies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    callback_number TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    UNIQUE (call_id, category)
+);
+-- The VAPI face (pete_vapi): calls, server-message idempotency, tool results, turn timings.
+CREATE TABLE IF NOT EXISTS vapi_calls (
+    call_id TEXT PRIMARY KEY,
+    started_at REAL,
+    ended_at REAL,
+    status TEXT NOT NULL DEFAULT '',
+    ended_reason TEXT NOT NULL DEFAULT '',
+    caller TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '',
+    transcript TEXT NOT NULL DEFAULT '',
+    recording_url TEXT NOT NULL DEFAULT '',
+    duration_s REAL,
+    cost REAL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vapi_server_messages (
+    call_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (call_id, type, key)
+);
+CREATE TABLE IF NOT EXISTS vapi_tool_results (
+    tool_call_id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vapi_turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    first_content_ms REAL,
+    model_ttft_ms REAL,
+    total_ms REAL NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    job_id TEXT
+);
+CREATE INDEX IF NOT EXISTS vapi_turns_call ON vapi_turns(call_id);
+CREATE TABLE IF NOT EXISTS vapi_turn_latencies (
+    call_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    model_ms REAL,
+    voice_ms REAL,
+    transcriber_ms REAL,
+    endpointing_ms REAL,
+    turn_ms REAL,
+    PRIMARY KEY (call_id, idx)
+);
 """
 
 
@@ -178,33 +298,35 @@ class Store:
         """Append messages (dicts with role, content, and any extra keys) to a thread; returns next seq."""
 
         def txn(conn: sqlite3.Connection) -> int:
-            now = time.time()
-            conn.execute(
-                "INSERT INTO conversations(id, source, created_at, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
-                (conversation_id, source, now, now),
-            )
-            (seq,) = conn.execute(
-                "SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
-            ).fetchone()
-            for message in messages:
-                extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-                conn.execute(
-                    "INSERT INTO messages(conversation_id, seq, role, content, extra, model, provider, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        conversation_id,
-                        seq,
-                        message["role"],
-                        message.get("content") or "",
-                        json.dumps(extra) if extra else None,
-                        model if message["role"] == "assistant" else None,
-                        provider if message["role"] == "assistant" else None,
-                        now,
-                    ),
-                )
-                seq += 1
-            return seq
+            return _insert_messages(conn, conversation_id, messages, source=source, model=model, provider=provider)
+
+        return await self.write(txn)
+
+    async def append_unseen(
+        self,
+        conversation_id: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        source: str,
+        unseen: Callable[[list[dict[str, Any]], Sequence[dict[str, Any]]], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """In one write transaction: read the thread, append the messages `unseen(thread, messages)` picks.
+
+        For callers that resend a whole conversation each turn (VAPI): two concurrent resends
+        of the same turn are serialised by the transaction, so the turn is stored once.
+        """
+
+        def txn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+            ).fetchall()
+            thread = [
+                {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})}
+                for r in rows
+            ]
+            new = unseen(thread, messages)
+            _insert_messages(conn, conversation_id, new, source=source, model=None, provider=None)
+            return new
 
         return await self.write(txn)
 
@@ -224,3 +346,42 @@ class Store:
     async def conversation_exists(self, conversation_id: str) -> bool:
         rows = await self.query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
         return bool(rows)
+
+
+def _insert_messages(
+    conn: sqlite3.Connection,
+    conversation_id: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    source: str,
+    model: str | None,
+    provider: str | None,
+) -> int:
+    """Append `messages` to a thread inside the caller's transaction; returns the next seq."""
+    now = time.time()
+    conn.execute(
+        "INSERT INTO conversations(id, source, created_at, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
+        (conversation_id, source, now, now),
+    )
+    (seq,) = conn.execute(
+        "SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    for message in messages:
+        extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+        conn.execute(
+            "INSERT INTO messages(conversation_id, seq, role, content, extra, model, provider, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                seq,
+                message["role"],
+                message.get("content") or "",
+                json.dumps(extra) if extra else None,
+                model if message["role"] == "assistant" else None,
+                provider if message["role"] == "assistant" else None,
+                now,
+            ),
+        )
+        seq += 1
+    return seq

@@ -21,6 +21,7 @@ __all__ = [
     "ProviderHealth",
     "StreamEvent",
     "TextDelta",
+    "close_stream",
 ]
 
 
@@ -76,3 +77,14 @@ class ModelProvider(Protocol):
     async def cancel(self, job_id: str) -> None:
         """Stop an upstream job, best effort (no-op where the provider has no jobs)."""
         ...
+
+
+async def close_stream(stream: AsyncIterator[StreamEvent]) -> None:
+    """Close a provider stream early (runs its cleanup: a RunPod job is cancelled there).
+
+    `ModelProvider.stream` is typed as an `AsyncIterator`; every implementation is an async
+    generator, which has `aclose`.
+    """
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -40,13 +40,17 @@ class OpenAICompatibleProvider:
         *,
         base_url: str,
         api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
         first_token_timeout_s: float = 20.0,
     ) -> None:
+        """`headers` are sent with every request (OpenRouter's optional `HTTP-Referer` and `X-Title`)."""
         self.name = name
         self._http = http
         self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._headers = {k: v for k, v in (headers or {}).items() if v}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = httpx.Timeout(timeout_s, connect=5.0, read=first_token_timeout_s)
 
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:

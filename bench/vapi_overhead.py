@@ -1,0 +1,559 @@
+"""TTFT the VAPI Custom LLM route adds over calling the core directly, beside LiteLLM's proxy, at c=1 and c=32.
+
+What runs, all on this machine, each in its own process:
+
+- **mock**: a tiny OpenAI-compatible server streaming `--deltas` content deltas (the first
+  after `--first-ms`, then one every `--gap-ms`), so the figures are overhead, not a model;
+- **pete**: `pete_vapi.build_app` under uvicorn (one worker), its core's only provider an
+  `OpenAICompatibleProvider` pointed at the mock;
+- **litellm**: LiteLLM's proxy (`litellm --num_workers 1`, no database, no callbacks, no
+  retries), configured in front of the same mock (gateway-and-latency.md §2.7).
+
+The load generator (this process) measures four targets, interleaved in rounds so drift in a
+shared machine hits all of them alike: **direct** (the mock itself), **core** (`core.chat`
+in this process, the same provider and store work as the route), **vapi** (`POST
+/vapi/chat/completions` on pete, one new call id per request) and **litellm**. TTFT = request
+sent → first frame carrying non-empty `content`. "VAPI added" is vapi − core (the route's own
+cost: HTTP, auth, parsing, conversation sync, framing); "Pete added" is vapi − direct (core
+included), compared with "LiteLLM added", litellm − direct. `--real-model` repeats c=1 against
+the local llama.cpp SmolLM2 server instead of the mock.
+
+    uv sync --group bench   # LiteLLM is in its own dependency group
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true uv run pete bench vapi_overhead
+    uv run pete bench vapi_overhead -- --requests 200 --concurrency 1,32 --real-model --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCS = REPO_ROOT / "docs" / "benchmarks.md"
+SECTION = "## VAPI route overhead vs LiteLLM (`vapi_overhead`)"
+MODEL = "mock-model"
+QUESTION = "My kitchen sink is leaking, can someone come today?"
+# Both gateways check a credential, as in production (LiteLLM refuses to start without one).
+KEY = "sk-bench-" + "0123456789abcdef" * 3
+
+
+# --- the mock backend (runs as `--role mock`) ------------------------------------------------
+def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
+    """A bare ASGI OpenAI-compatible server: `/v1/chat/completions` (streamed) and `/v1/models`."""
+
+    def frame(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {
+            "id": "chatcmpl-mock",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"].endswith("/models"):
+            payload = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}).encode()
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            )
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {"type": "http.response.body", "body": frame({"role": "assistant", "content": ""}), "more_body": True}
+        )
+        await asyncio.sleep(first_ms / 1000)
+        for i in range(deltas):
+            if i:
+                await asyncio.sleep(gap_ms / 1000)
+            await send({"type": "http.response.body", "body": frame({"content": f" word{i}"}), "more_body": True})
+        tail = frame({}, "stop") + b"data: [DONE]\n\n"
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    return app
+
+
+def serve_mock(port: int, first_ms: float, deltas: int, gap_ms: float) -> None:
+    import uvicorn
+
+    uvicorn.run(mock_app(first_ms, deltas, gap_ms), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- the gateway under test (runs as `--role pete`) -------------------------------------------
+def jamie_on(provider: str, model: str) -> Any:
+    from pete_mcp.models import ModelRegistry, ModelSpec, Route
+
+    spec = ModelSpec("jamie", (Route(provider, model),), 2048, "Jamie", "You are Jamie. Answer briefly.")
+    return ModelRegistry({"jamie": spec}, "jamie")
+
+
+def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncClient) -> Any:
+    from pete_mcp.core import build_core
+    from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
+    from pete_mcp.settings import Settings
+
+    settings = Settings.model_validate(
+        {"data_dir": data_dir, "hedging": False, "log_level": "WARNING", "vapi_auth": "bearer", "vapi_secret": KEY}
+    )
+    provider = OpenAICompatibleProvider("backend", http, base_url=backend + "/v1")
+    return build_core(settings, http=http, providers={"backend": provider}, registry=jamie_on("backend", model))
+
+
+def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
+    import uvicorn
+
+    from pete_vapi import build_app
+
+    logging.basicConfig(level=logging.WARNING)
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    )
+    app = build_app(build_core_on(backend, model, data_dir, http))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+# --- processes --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=REPO_ROOT
+    )
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+
+
+async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url} exited early:\n{tail(log)}")
+            try:
+                if (await client.get(url, timeout=2)).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s:\n{tail(log)}")
+
+
+def litellm_command() -> list[str] | None:
+    exe = shutil.which("litellm") or str(Path(sys.executable).with_name("litellm"))
+    return [exe] if Path(exe).exists() else None
+
+
+def litellm_config(path: Path, backend: str, model: str) -> Path:
+    path.write_text(
+        "model_list:\n"
+        "  - model_name: jamie\n"
+        "    litellm_params:\n"
+        f"      model: openai/{model}\n"
+        f"      api_base: {backend}/v1\n"
+        "      api_key: not-used\n"
+        "      stream_timeout: 30\n"
+        "router_settings:\n"
+        "  num_retries: 0\n"
+        "general_settings:\n"
+        f"  master_key: {KEY}\n"
+        "litellm_settings:\n"
+        "  callbacks: []\n"
+        "  num_retries: 0\n"
+        "  drop_params: true\n"
+    )
+    return path
+
+
+# --- measuring --------------------------------------------------------------------------------
+@dataclass
+class Target:
+    name: str
+    first_content: Callable[[], Awaitable[float]]
+    samples: dict[int, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestBodies:
+    """The same question for each target, in the shape each one takes."""
+
+    model: str
+    max_tokens: int
+
+    def openai(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": QUESTION}],
+        }
+
+    def proxy(self) -> dict[str, Any]:
+        return {**self.openai(), "model": "jamie"}
+
+    def vapi(self) -> dict[str, Any]:
+        """What VAPI sends: the conversation plus `call` (a new call each time) and `customer`."""
+        return {
+            **self.proxy(),
+            "call": {"id": f"bench-{uuid.uuid4().hex[:12]}", "type": "inboundPhoneCall"},
+            "customer": {"number": "+15551234567"},
+        }
+
+
+# The first non-empty `content` in a stream's bytes, whoever serialised it (with or without spaces).
+FIRST_CONTENT = re.compile(rb'"content":\s*"[^"]')
+
+
+def http_target(
+    name: str, client: httpx.AsyncClient, url: str, body: Callable[[], dict[str, Any]], *, key: str | None = None
+) -> Target:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+
+    async def first_content() -> float:
+        started = time.perf_counter()
+        ttft = float("nan")
+        seen = b""
+        async with client.stream("POST", url, json=body(), headers=headers) as response:
+            response.raise_for_status()
+            async for data in response.aiter_raw():  # raw bytes: the client's own cost stays small and equal
+                if ttft != ttft:
+                    seen += data
+                    if FIRST_CONTENT.search(seen):
+                        ttft = time.perf_counter() - started
+        return ttft
+
+    return Target(name, first_content)
+
+
+def core_target(core: Any, max_tokens: int) -> Target:
+    from pete_mcp.contract import ChatOptions, Message
+    from pete_mcp.core import ChatTurn
+    from pete_mcp.providers.base import TextDelta
+
+    async def first_content() -> float:
+        turn = ChatTurn(
+            [Message(role="user", content=QUESTION)],
+            conversation_id=f"bench-{uuid.uuid4().hex[:12]}",
+            options=ChatOptions(max_tokens=max_tokens, temperature=0),
+            source="bench",
+        )
+        started = time.perf_counter()
+        ttft = float("nan")
+        async for event in core.chat(turn):
+            if ttft != ttft and isinstance(event, TextDelta) and event.text:
+                ttft = time.perf_counter() - started
+        return ttft
+
+    return Target("core", first_content)
+
+
+async def run_level(targets: list[Target], concurrency: int, requests: int, rounds: int, warmup: int) -> None:
+    """`requests` per target at `concurrency`, in `rounds` interleaved slices, after `warmup` each."""
+
+    async def batch(target: Target, n: int, keep: bool) -> None:
+        queue = list(range(n))
+        out = target.samples.setdefault(concurrency, [])
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                ttft = await target.first_content()
+                if keep:
+                    out.append(ttft * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+
+    for target in targets:
+        await batch(target, warmup, keep=False)
+    per_round = max(1, requests // rounds)
+    for _ in range(rounds):
+        for target in targets:
+            await batch(target, per_round, keep=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(v for v in values if v == v)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Level:
+    concurrency: int
+    p: dict[str, tuple[float, float]]  # target → (p50, p99) ms
+
+    def added(self, a: str, b: str) -> tuple[float, float]:
+        return (self.p[a][0] - self.p[b][0], self.p[a][1] - self.p[b][1])
+
+
+def summarise(targets: list[Target]) -> list[Level]:
+    levels = sorted({c for t in targets for c in t.samples})
+    return [
+        Level(c, {t.name: (pct(t.samples[c], 50), pct(t.samples[c], 99)) for t in targets if c in t.samples})
+        for c in levels
+    ]
+
+
+def table(levels: list[Level], title: str) -> list[str]:
+    names = ["direct", "core", "vapi", "litellm"]
+    lines = [
+        f"**{title}** — TTFT p50 / p99 in ms; *added* = difference of the percentiles.",
+        "",
+        "| c | direct | core | VAPI route | LiteLLM | VAPI added (vapi − core) | Pete added (vapi − direct) "
+        "| LiteLLM added (litellm − direct) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for level in levels:
+        cells = [f"{level.p[n][0]:.1f} / {level.p[n][1]:.1f}" if n in level.p else "–" for n in names]
+
+        def diff(a: str, b: str, level: Level = level) -> str:
+            if a not in level.p or b not in level.p:
+                return "–"
+            p50, p99 = level.added(a, b)
+            return f"{p50:+.1f} / {p99:+.1f}"
+
+        lines.append(
+            f"| {level.concurrency} | {' | '.join(cells)} | {diff('vapi', 'core')} | {diff('vapi', 'direct')} "
+            f"| {diff('litellm', 'direct')} |"
+        )
+    return lines
+
+
+def verdict(levels: list[Level]) -> list[str]:
+    out: list[str] = []
+    for level in levels:
+        p50, p99 = level.added("vapi", "core")
+        ok = p50 <= 5 and p99 <= 25
+        line = f"- c={level.concurrency}: VAPI route adds {p50:+.1f} ms p50 / {p99:+.1f} ms p99 over the core "
+        line += "(target ≤ 5 / ≤ 25: " + ("met" if ok else "**missed**") + ")"
+        if "litellm" in level.p:
+            ours, theirs = level.added("vapi", "direct"), level.added("litellm", "direct")
+            better = ours[0] < theirs[0] and ours[1] < theirs[1]
+            line += f"; Pete total {ours[0]:+.1f} / {ours[1]:+.1f} vs LiteLLM {theirs[0]:+.1f} / {theirs[1]:+.1f} ms "
+            line += "(" + ("less than LiteLLM" if better else "**not less than LiteLLM**") + ")"
+        out.append(line + ".")
+    return out
+
+
+# --- one measured stack -------------------------------------------------------------------------
+async def measure(
+    backend: str, model: str, args: argparse.Namespace, work: Path, levels: list[int], use_litellm: bool
+) -> list[Level]:
+    """Start pete (and litellm) in front of `backend`, measure every target at each concurrency."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        pete_port = free_port()
+        log = work / f"pete-{pete_port}.log"
+        procs.append(
+            spawn(
+                [
+                    sys.executable,
+                    __file__,
+                    "--role",
+                    "pete",
+                    "--port",
+                    str(pete_port),
+                    "--backend",
+                    backend,
+                    "--model",
+                    model,
+                    "--data-dir",
+                    str(work / f"pete-data-{pete_port}"),
+                ],
+                log,
+            )
+        )
+        pete = f"http://127.0.0.1:{pete_port}"
+        await wait_ready(pete + "/healthz", procs[-1], log)
+        litellm_url = None
+        if use_litellm:
+            command = litellm_command()
+            if command is None:
+                print("LiteLLM is not installed: `uv sync --group bench` (skipping its column)", file=sys.stderr)
+            else:
+                port = free_port()
+                config = litellm_config(work / f"litellm-{port}.yaml", backend, model)
+                log = work / f"litellm-{port}.log"
+                env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OFFLINE_MODE": "true"}
+                procs.append(
+                    spawn([*command, "--config", str(config), "--port", str(port), "--num_workers", "1"], log, env)
+                )
+                litellm_url = f"http://127.0.0.1:{port}"
+                await wait_ready(litellm_url + "/health/liveliness", procs[-1], log, timeout_s=180)
+
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
+            core = build_core_on(backend, model, work / "core-direct", client)
+            async with core:
+                body = RequestBodies(model, args.max_tokens)
+                targets = [
+                    http_target("direct", client, backend + "/v1/chat/completions", body.openai),
+                    core_target(core, args.max_tokens),
+                    http_target("vapi", client, pete + "/vapi/chat/completions", body.vapi, key=KEY),
+                ]
+                if litellm_url:
+                    targets.append(
+                        http_target("litellm", client, litellm_url + "/v1/chat/completions", body.proxy, key=KEY)
+                    )
+                for c in levels:
+                    requests = args.requests if c == 1 else max(args.requests, 4 * c)
+                    print(f"  c={c}: {requests} requests per target ...", file=sys.stderr)
+                    await run_level(targets, c, requests, args.rounds, warmup=max(args.warmup, c))
+        return summarise(targets)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def run(args: argparse.Namespace) -> str:
+    levels = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory(prefix="pete-bench-vapi-") as tmp:
+        work = Path(tmp)
+        mock_port = free_port()
+        log = work / "mock.log"
+        mock = spawn(
+            [
+                sys.executable,
+                __file__,
+                "--role",
+                "mock",
+                "--port",
+                str(mock_port),
+                "--first-ms",
+                str(args.first_ms),
+                "--deltas",
+                str(args.deltas),
+                "--gap-ms",
+                str(args.gap_ms),
+            ],
+            log,
+        )
+        try:
+            backend = f"http://127.0.0.1:{mock_port}"
+            await wait_ready(backend + "/v1/models", mock, log)
+            print("mock backend:", file=sys.stderr)
+            mocked = await measure(backend, MODEL, args, work, levels, not args.no_litellm)
+        finally:
+            mock.terminate()
+            mock.wait(timeout=10)
+        real: list[Level] = []
+        if args.real_model:
+            from pete_mcp.model_server import SMOLLM2_ALIAS, ModelServer
+
+            print("real model (llama.cpp SmolLM2):", file=sys.stderr)
+            with ModelServer(data_dir=work / "model", port=0, n_threads=2) as server:
+                real_args = argparse.Namespace(**{**vars(args), "requests": args.real_requests, "max_tokens": 16})
+                real = await measure(server.url, SMOLLM2_ALIAS, real_args, work, [1], not args.no_litellm)
+    return report(args, mocked, real)
+
+
+def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> str:
+    lines = [
+        SECTION,
+        "",
+        "Command: `LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true uv run --group bench pete bench "
+        f"vapi_overhead -- --requests {args.requests} --concurrency {args.concurrency}"
+        + (" --real-model" if args.real_model else "")
+        + "`",
+        "",
+        f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
+        f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
+        f"interleaved in {args.rounds} rounds after a warm-up. One machine: mock, Pete (uvicorn, 1 worker), "
+        "LiteLLM (1 worker) and the load generator share its cores (2 vCPUs, shared with other work), "
+        "so treat absolute figures as relative.",
+        "",
+        *table(mocked, "Mock backend"),
+        "",
+        *verdict(mocked),
+    ]
+    if real:
+        lines += ["", *table(real, "Real model (SmolLM2 on llama.cpp, c=1)"), ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(body: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    start = text.find(SECTION)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + ("" if end == -1 else text[end:])
+    DOCS.write_text(text.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--role", choices=["bench", "mock", "pete"], default="bench")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--backend", default="")
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--first-ms", type=float, default=20.0)
+    parser.add_argument("--deltas", type=int, default=20)
+    parser.add_argument("--gap-ms", type=float, default=5.0)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--real-model", action="store_true", help="also measure c=1 against llama.cpp SmolLM2")
+    parser.add_argument("--real-requests", type=int, default=20)
+    parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    if args.role == "mock":
+        serve_mock(args.port, args.first_ms, args.deltas, args.gap_ms)
+        return
+    if args.role == "pete":
+        serve_pete(args.port, args.backend, args.model, Path(args.data_dir))
+        return
+    body = asyncio.run(run(args))
+    print(body)
+    if not args.no_write:
+        write_section(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The RunPod handler: one async generator for every job shape, run by the unmodified `runpod` SDK loop.
+
+    handler = JobHandler(backend, config)
+    runpod.serverless.start({"handler": handler.handle, "return_aggregate_stream": True,
+                             "concurrency_modifier": handler.concurrency})
+
+Failures are yielded as `{"error": "<JobError JSON>"}`: the SDK stops the stream there and
+posts the job as FAILED with that string, which the gateway decodes into a typed error.
+Cancellation (RunPod's job-stop) arrives as `CancelledError` at an `await`; the model request
+is aborted on the way out and the `CancelledError` propagates, so nothing late is posted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+from pydantic import ValidationError
+
+from pete_mcp.contract import ChatJob, ControlJob, ErrorCode, JobError, JobInput, parse_job_input
+from pete_mcp.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
+
+from .backends.base import ModelBackend
+from .chat import run_chat_job
+from .config import WorkerConfig
+from .control import run_control_job
+from .openai_route import run_openai_job
+from .validation import describe_validation_error
+
+__all__ = ["JobHandler", "job_error"]
+
+logger = logging.getLogger(__name__)
+
+
+class JobHandler:
+    """Routes a RunPod job to the chat, OpenAI-route or control runner and types its failures."""
+
+    def __init__(self, backend: ModelBackend, config: WorkerConfig) -> None:
+        self.backend = backend
+        self.config = config
+
+    async def handle(self, job: dict[str, Any]) -> AsyncGenerator[Any, None]:
+        """The SDK's handler: yields chunks / SSE strings / one result, or one `{"error": ...}`."""
+        try:
+            parsed = _parse(job.get("input"))
+            async with aclosing(self._run(parsed)) as outputs:
+                async for output in outputs:
+                    yield output
+        except PeteError as err:
+            logger.warning("job %s failed: %s", job.get("id"), err)
+            yield job_error(err)
+        except Exception:
+            logger.exception("job %s failed unexpectedly", job.get("id"))
+            yield job_error(None)
+
+    def concurrency(self, current: int) -> int:
+        """The SDK's `concurrency_modifier`: jobs this worker runs at once, from configuration."""
+        return self.config.concurrency
+
+    def _run(self, parsed: JobInput) -> AsyncGenerator[Any, None]:
+        if isinstance(parsed, ChatJob):
+            return run_chat_job(parsed, self.backend, self.config)
+        if isinstance(parsed, ControlJob):
+            return run_control_job(parsed, self.backend, self.config)
+        return run_openai_job(parsed, self.backend, self.config)
+
+
+def job_error(err: PeteError | None) -> dict[str, str]:
+    """`{"error": JobError JSON}` for a PeteError (None → a generic internal error)."""
+    if err is None:
+        error = JobError(code=ErrorCode.INTERNAL, message="The worker failed unexpectedly; its log has the details.")
+    else:
+        error = JobError(code=_error_code(err), message=str(err))
+    return {"error": error.model_dump_json()}
+
+
+def _parse(raw: Any) -> JobInput:
+    if raw is None:
+        raise InputError("The job has no `input`.")
+    try:
+        return parse_job_input(raw)
+    except ValidationError as err:
+        raise InputError(f"The job input is not a Pete job: {describe_validation_error(err)}") from err
+
+
+def _error_code(err: PeteError) -> ErrorCode:
+    # Most specific first: NotFound is an InputError, ProviderTimeout a ProviderError.
+    if isinstance(err, NotFound):
+        return ErrorCode.MODEL_NOT_FOUND
+    if isinstance(err, InputError):
+        return ErrorCode.BAD_INPUT
+    if isinstance(err, ProviderUnavailable):
+        return ErrorCode.MODEL_SERVER_UNAVAILABLE
+    if isinstance(err, ProviderTimeout):
+        return ErrorCode.TIMEOUT
+    if isinstance(err, ProviderError):
+        return ErrorCode.MODEL_SERVER_ERROR
+    return ErrorCode.INTERNAL

@@ -1,0 +1,193 @@
+"""RunPod's OpenAI route: `{"openai_route": ..., "openai_input": {...}}` jobs.
+
+Streaming yields strings of SSE frames (`"data: {json}\\n\\n"`, the last one `"data: [DONE]\\n\\n"`),
+batched like chat chunks since each yield is one post to RunPod; RunPod concatenates them
+into the `text/event-stream` its `/openai/v1/chat/completions` returns. Non-streaming yields
+one dict, the OpenAI response body. `/v1/models` yields the model list.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pete_mcp.contract import OpenAIJob
+from pete_mcp.errors import InputError
+
+from .backends.base import ChatRequest, ModelBackend
+from .config import WorkerConfig
+from .streaming import ReplySummary, batched_reply
+from .validation import describe_validation_error
+
+__all__ = ["run_openai_job"]
+
+
+class _ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class _ChatBody(BaseModel):
+    """The OpenAI chat-completions fields the worker reads; the rest pass through as `extra`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[_ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: Literal[1] | None = None
+    stream_options: dict[str, Any] | None = None
+
+
+async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerConfig) -> AsyncGenerator[Any, None]:
+    """Yield SSE strings (streaming), or one response dict.
+
+    Raises:
+        InputError: an unsupported route or an invalid chat-completions body.
+    """
+    if job.openai_route == "/v1/models":
+        models = await backend.list_models()
+        yield {
+            "object": "list",
+            "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": "pete"} for m in models],
+        }
+        return
+    if job.openai_route != "/v1/chat/completions":
+        raise InputError(f"This worker serves /v1/chat/completions and /v1/models, not {job.openai_route}.")
+    body = _parse_body(job.openai_input)
+    request = _chat_request(body)
+    reply = batched_reply(backend, request, chunk_chars=config.chunk_chars, max_delay_s=config.chunk_max_delay_s)
+    async with aclosing(reply):
+        if body.stream:
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            async for frames in _sse_frames(reply, body.model, include_usage=include_usage):
+                yield frames
+            return
+        async for item in reply:
+            if isinstance(item, ReplySummary):
+                yield _completion(item, body.model)
+
+
+def _parse_body(raw: dict[str, Any] | None) -> _ChatBody:
+    if raw is None:
+        raise InputError("An OpenAI-route chat job needs `openai_input` (the chat-completions body).")
+    try:
+        return _ChatBody.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(f"Invalid chat-completions body: {describe_validation_error(err)}") from err
+
+
+def _chat_request(body: _ChatBody) -> ChatRequest:
+    known = set(_ChatBody.model_fields)
+    extra = {key: value for key, value in (body.model_extra or {}).items() if key not in known}
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    return ChatRequest(
+        model=body.model,
+        messages=[_plain_message(message) for message in body.messages],
+        temperature=body.temperature,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        seed=body.seed,
+        stop=stop,
+        extra=extra,
+    )
+
+
+def _plain_message(message: _ChatMessage) -> dict[str, Any]:
+    """A message with string content: text parts are joined; other parts are refused."""
+    plain = message.model_dump(exclude_none=True)
+    plain["role"] = "system" if message.role == "developer" else message.role
+    if isinstance(message.content, list):
+        texts = []
+        for part in message.content:
+            if part.get("type") != "text":
+                raise InputError(f"This worker takes text only; a message has a {part.get('type')!r} part.")
+            texts.append(str(part.get("text", "")))
+        plain["content"] = "".join(texts)
+    plain.setdefault("content", "")
+    return plain
+
+
+async def _sse_frames(
+    reply: AsyncIterator[str | ReplySummary], model: str, *, include_usage: bool
+) -> AsyncIterator[str]:
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    started = False
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None) -> str:
+        return _frame(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
+        )
+
+    async for item in reply:
+        if isinstance(item, ReplySummary):
+            frames = "" if started else chunk({"role": "assistant", "content": ""}, None)
+            frames += chunk({}, _finish_reason(item.finish_reason))
+            if include_usage:
+                frames += _frame(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": _usage(item),
+                    }
+                )
+            yield frames + "data: [DONE]\n\n"
+        else:
+            delta = {"content": item} if started else {"role": "assistant", "content": item}
+            started = True
+            yield chunk(delta, None)
+
+
+def _completion(summary: ReplySummary, model: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": summary.text},
+                "finish_reason": _finish_reason(summary.finish_reason),
+            }
+        ],
+        "usage": _usage(summary),
+    }
+
+
+def _usage(summary: ReplySummary) -> dict[str, int]:
+    return {
+        "prompt_tokens": summary.usage.prompt_tokens,
+        "completion_tokens": summary.usage.completion_tokens,
+        "total_tokens": summary.usage.total_tokens,
+    }
+
+
+def _finish_reason(reason: str) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _frame(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'), ensure_ascii=False)}\n\n"

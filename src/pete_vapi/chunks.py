@@ -1,0 +1,165 @@
+"""What a turn says, written the way VAPI reads it: `chat.completion.chunk` SSE frames, or one JSON body.
+
+VAPI's parser is strict in undocumented ways (vapi.md §1.4): every frame carries `choices`;
+the stream opens with a role frame, closes with a frame whose `delta` is `{}` and whose
+`finish_reason` is `stop` or `tool_calls`, then `data: [DONE]`; anything after the finish
+frame is ignored or fatal. `ChunkStream` enforces that order, so no code path can emit a
+frame after the end. `CompletionBody` collects the same calls into a `chat.completion`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any, Literal, Protocol
+
+from starlette.types import Send
+
+from pete_mcp.sse import DONE, sse_frame
+
+__all__ = ["SSE_HEADERS", "ChunkStream", "CompletionBody", "ReplySink", "new_completion_id"]
+
+log = logging.getLogger(__name__)
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+ToolFrame = Literal["tool_calls", "function_call"]
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+class ReplySink(Protocol):
+    """Where a turn's reply goes; `finish` is final."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def spoken(self) -> str: ...
+
+    async def content(self, text: str) -> None: ...
+
+    async def tool_call(self, name: str, arguments: dict[str, Any]) -> None: ...
+
+    async def finish(self, reason: str) -> None: ...
+
+
+class ChunkStream:
+    """Writes SSE frames straight to the ASGI `send` (the caller has sent the response start)."""
+
+    def __init__(self, send: Send, *, model: str, tool_frame: ToolFrame = "tool_calls") -> None:
+        self._send = send
+        self._tool_frame = tool_frame
+        self._envelope = {
+            "id": new_completion_id(),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self._tool_index = 0
+        self._parts: list[str] = []
+        self.finished = False
+
+    @property
+    def spoken(self) -> str:
+        return "".join(self._parts)
+
+    async def start(self) -> None:
+        """Response headers and the role frame, sent at once so VAPI sees the stream open."""
+        await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await self._frame({"role": "assistant", "content": ""}, None)
+
+    async def content(self, text: str) -> None:
+        if text and self._open("content"):
+            self._parts.append(text)
+            await self._frame({"content": text}, None)
+
+    async def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
+        if not self._open("tool call"):
+            return
+        encoded = json.dumps(arguments, separators=(",", ":"))
+        if self._tool_frame == "function_call":
+            await self._frame({"role": "assistant", "function_call": {"name": name, "arguments": encoded}}, None)
+            return
+        call = {
+            "index": self._tool_index,
+            "id": f"call_{uuid.uuid4().hex[:16]}",
+            "type": "function",
+            "function": {"name": name, "arguments": encoded},
+        }
+        self._tool_index += 1
+        await self._frame({"role": "assistant", "tool_calls": [call]}, None)
+
+    async def finish(self, reason: str) -> None:
+        if not self._open("finish"):
+            return
+        if reason == "tool_calls" and self._tool_frame == "function_call":
+            reason = "function_call"
+        await self._frame({}, reason)
+        self.finished = True
+        await self._send({"type": "http.response.body", "body": sse_frame(DONE).encode(), "more_body": False})
+
+    def _open(self, what: str) -> bool:
+        if self.finished:
+            log.warning("dropped a %s after the finish frame (VAPI ignores or fails on it)", what)
+        return not self.finished
+
+    async def _frame(self, delta: dict[str, Any], finish_reason: str | None) -> None:
+        payload = {**self._envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        await self._send({"type": "http.response.body", "body": sse_frame(payload).encode(), "more_body": True})
+
+
+class CompletionBody:
+    """Collects a turn into one `chat.completion` (for requests with `stream: false`)."""
+
+    def __init__(self, *, model: str) -> None:
+        self._model = model
+        self._parts: list[str] = []
+        self._tool_calls: list[dict[str, Any]] = []
+        self._reason = "stop"
+        self.finished = False
+
+    @property
+    def spoken(self) -> str:
+        return "".join(self._parts)
+
+    async def content(self, text: str) -> None:
+        if not self.finished:
+            self._parts.append(text)
+
+    async def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
+        if not self.finished:
+            self._tool_calls.append(
+                {
+                    "id": f"call_{uuid.uuid4().hex[:16]}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments, separators=(",", ":"))},
+                }
+            )
+
+    async def finish(self, reason: str) -> None:
+        if not self.finished:
+            self._reason = reason
+            self.finished = True
+
+    def body(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.spoken or None}
+        if self._tool_calls:
+            message["tool_calls"] = self._tool_calls
+        elif message["content"] is None:
+            message["content"] = ""
+        return {
+            "id": new_completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self._model,
+            "choices": [{"index": 0, "message": message, "finish_reason": self._reason}],
+        }

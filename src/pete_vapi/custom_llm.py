@@ -1,0 +1,101 @@
+"""`POST /vapi/chat/completions`: VAPI's Custom LLM endpoint (OpenAI-compatible in, VAPI-safe out).
+
+A raw ASGI endpoint rather than a `StreamingResponse`, for three reasons: the 401 must go out
+before the body is read; the stream is written frame by frame by the turn itself, so the
+turn's own code decides what comes last; and a client disconnect (barge-in, hang-up) cancels
+the turn at once, wherever it is waiting, so the upstream job is cancelled and the partial
+reply stored instead of running on for nobody. After auth, the answer is always HTTP 200:
+an error becomes a spoken apology inside a well-formed stream (VAPI ends the call on any
+HTTP error).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from pete_mcp.errors import AuthError
+
+from .auth import LlmAuth
+from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame
+from .redact import redact
+from .responder import Responder
+from .wire import ChatCompletionRequest
+
+__all__ = ["LLM_PATHS", "CustomLlmEndpoint"]
+
+log = logging.getLogger(__name__)
+
+# VAPI calls `{model.url}/chat/completions`; a model.url that already ends in the suffix doubles it.
+LLM_PATHS = (
+    "/vapi/chat/completions",
+    "/vapi/chat/completions/chat/completions",
+    "/vapi/llm/chat/completions",
+    "/vapi/llm/chat/completions/chat/completions",
+)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class CustomLlmEndpoint:
+    """The ASGI app behind every path in `LLM_PATHS`."""
+
+    def __init__(self, responder: Responder, auth: LlmAuth, *, tool_frame: ToolFrame = "tool_calls") -> None:
+        self.responder = responder
+        self.auth = auth
+        self.tool_frame: ToolFrame = tool_frame
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            self.auth.check_headers(Headers(scope=scope))
+        except AuthError as exc:
+            log.info("VAPI Custom LLM request refused: %s", exc)
+            await _error(401, exc.code, str(exc))(scope, receive, send)
+            return
+        body = await Request(scope, receive).body()
+        try:
+            request = ChatCompletionRequest.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            log.warning("unreadable VAPI Custom LLM request: %s", exc.errors(include_input=False)[:3])
+            await _error(400, "bad_input", "the body is not an OpenAI chat-completions request.")(scope, receive, send)
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("VAPI Custom LLM request: %s", redact(request.model_dump(exclude={"messages"})))
+        model = request.model or self.responder.core.active_alias
+        sink: ReplySink
+        if request.wants_stream:
+            stream = ChunkStream(send, model=model, tool_frame=self.tool_frame)
+            await stream.start()
+            sink = stream
+        else:
+            sink = CompletionBody(model=model)
+        hung_up = await self._run_until_disconnect(request, sink, receive)
+        if isinstance(sink, CompletionBody) and not hung_up:
+            await JSONResponse(sink.body())(scope, receive, send)
+
+    async def _run_until_disconnect(self, request: ChatCompletionRequest, sink: ReplySink, receive: Receive) -> bool:
+        """Answer the turn; a disconnect before the reply is finished cancels it. True if the caller left."""
+        hung_up = False
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                nonlocal hung_up
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if not sink.finished:  # after the last frame the server reports a disconnect too
+                    hung_up = True
+                    log.info("VAPI hung up on call %s mid-turn; cancelling it", request.call_id)
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            await self.responder.respond(request, sink)
+            tg.cancel_scope.cancel()
+        return hung_up

@@ -1,0 +1,72 @@
+"""The VAPI face: its routes and lifespan, wired once from the core.
+
+`vapi_face(core)` is what `pete_mcp.app.default_faces` mounts; `build_app(core)` is the same
+face alone in an app (tests, or a VAPI-only deployment).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from pete_mcp.app import Face
+from pete_mcp.app import build_app as build_pete_app
+from pete_mcp.core import Core
+from pete_mcp.property_desk import PropertyDesk
+
+from .auth import LlmAuth, WebhookAuth
+from .background import Background
+from .calls import CallBook
+from .custom_llm import LLM_PATHS, CustomLlmEndpoint
+from .responder import Responder, TurnSettings
+from .tools import JamieTools
+from .turn import TurnBudget
+from .webhook import ModelWarmer, WebhookEndpoint
+
+__all__ = ["VapiFace", "build_app", "vapi_face"]
+
+
+class VapiFace(Face):
+    """A `Face` that also exposes its parts (tests and the bench look inside)."""
+
+    responder: Responder
+    webhook: WebhookEndpoint
+    calls: CallBook
+    background: Background
+
+
+def vapi_face(core: Core) -> VapiFace:
+    """Routes: the Custom LLM paths (POST) and `/vapi/webhook` (POST); lifespan: background work."""
+    settings = core.settings
+    background = Background()
+    calls = CallBook(core)
+    responder = Responder(
+        core,
+        calls=calls,
+        background=background,
+        budget=TurnBudget.from_settings(settings),
+        texts=TurnSettings(
+            holding_phrase=settings.vapi_holding_phrase,
+            apology=settings.vapi_apology,
+            on_call_number=settings.on_call_number,
+            office_number=settings.office_number,
+        ),
+    )
+    llm = CustomLlmEndpoint(responder, LlmAuth.from_settings(settings), tool_frame=settings.vapi_tool_frame)
+    webhook = WebhookEndpoint(
+        core,
+        calls=calls,
+        auth=WebhookAuth.from_settings(settings),
+        warmer=ModelWarmer(core, background),
+        tools=JamieTools(PropertyDesk(core.store)),
+    )
+    routes: list[BaseRoute] = [Route(path, llm, methods=["POST"]) for path in LLM_PATHS]
+    routes.append(Route("/vapi/webhook", webhook.handle, methods=["POST"]))
+    face = VapiFace("vapi", routes, lifespan=background.running)
+    face.responder, face.webhook, face.calls, face.background = responder, webhook, calls, background
+    return face
+
+
+def build_app(core: Core, *, manage_core: bool = True) -> Starlette:
+    """An app serving only the VAPI face (plus `/healthz`)."""
+    return build_pete_app(core, faces=[vapi_face(core)], manage_core=manage_core)

@@ -1,0 +1,63 @@
+"""The local model server: its config file, its lifecycle, and the real server the tests share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pete_mcp.errors import ProviderUnavailable
+from pete_mcp.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, LocalModel, ModelServer, write_server_config
+from tests.support.model_server import RunningModelServer
+
+
+def test_config_serves_both_models_one_request_at_a_time(tmp_path: Path) -> None:
+    models = [LocalModel(SMOLLM2_ALIAS, tmp_path / "smol.gguf"), LocalModel(GEMMA_ALIAS, tmp_path / "g.gguf", "gemma")]
+    path = write_server_config(tmp_path / "cfg.json", models, host="127.0.0.1", port=9999, n_threads=3)
+
+    config = json.loads(path.read_text())
+    assert config["interrupt_requests"] is False  # else a second request truncates the first stream
+    assert (config["host"], config["port"]) == ("127.0.0.1", 9999)
+    assert [m["model_alias"] for m in config["models"]] == ["smollm2", "gemma3-270m"]
+    assert [m.get("chat_format") for m in config["models"]] == [None, "gemma"]
+    assert {(m["n_threads"], m["n_ctx"]) for m in config["models"]} == {(3, 2048)}
+
+
+def test_a_server_that_exits_at_start_fails_with_its_log(tmp_path: Path) -> None:
+    server = ModelServer(data_dir=tmp_path, python="false", ready_timeout_s=10)
+    with pytest.raises(ProviderUnavailable, match="exited during start"):
+        server.start()
+    assert not server.running
+
+
+@pytest.mark.slow
+def test_the_shared_server_answers_with_both_model_aliases(model_server: RunningModelServer) -> None:
+    response = httpx.get(f"{model_server.url}/v1/models", timeout=5)
+    assert [m["id"] for m in response.json()["data"]] == [SMOLLM2_ALIAS, GEMMA_ALIAS]
+    assert model_server.url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_gemma_is_served_with_the_gemma_chat_format(model_server: RunningModelServer) -> None:
+    body = {"model": GEMMA_ALIAS, "messages": [{"role": "user", "content": "Rent"}], "max_tokens": 4, "temperature": 0}
+    response = httpx.post(f"{model_server.url}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200
+    assert response.json()["model"] == GEMMA_ALIAS
+    assert response.json()["usage"]["completion_tokens"] <= 4
+
+
+@pytest.mark.slow
+def test_stop_ends_the_process(request: pytest.FixtureRequest) -> None:
+    assert request.config.cache is not None
+    server = ModelServer(data_dir=request.config.cache.mkdir("pete-model-server"))
+    try:
+        server.start()
+    except Exception as err:  # the `local` extra may be missing
+        pytest.skip(str(err))
+    assert server.running
+    server.stop()
+    assert not server.running
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/v1/models", timeout=2)
