@@ -114,7 +114,9 @@ def build_arm(name: str, *, hedging: bool, pod: LocalPod, server_url: str, http:
         ),
     }
     spec = ModelSpec("jamie", (Route("runpod", SMOLLM2_ALIAS), Route("openrouter", SMOLLM2_ALIAS)), 2048)
-    settings = Settings(data_dir=data / name, hedging=hedging, breaker_failures=1000, breaker_error_rate=1.0)
+    settings = Settings.model_validate(
+        {"data_dir": data / name, "hedging": hedging, "breaker_failures": 1000, "breaker_error_rate": 1.0}
+    )
     return Arm(name, build_core(settings, providers=providers, registry=ModelRegistry({"jamie": spec}, "jamie")))
 
 
@@ -223,7 +225,8 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         "",
         f"p99 TTFT with hedging: **{p99_on:.2f} s** vs **{p99_off:.2f} s** without "
         f"({p99_off / p99_on:.1f}× lower). Target: ≤ 1.5 s with hedging where it is ≥ 10 s without, for ≤ 25 % "
-        f"extra requests. p99 is nearest-rank: the {math.ceil(0.99 * args.requests)}th of {args.requests} sorted values.",
+        f"extra requests. p99 is nearest-rank: the {math.ceil(0.99 * args.requests)}th of {args.requests} "
+        "sorted values.",
     ]
     if on.failed or off.failed:
         lines += ["", "Failures: " + "; ".join((on.failed + off.failed)[:5])]
@@ -242,7 +245,7 @@ def write_section(body: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=100, help="measured replies per arm")
     parser.add_argument("--warmup", type=int, default=25, help="unmeasured replies per arm first")
     parser.add_argument("--max-tokens", type=int, default=8)

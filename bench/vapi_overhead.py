@@ -202,9 +202,31 @@ def litellm_config(path: Path, backend: str, model: str) -> Path:
 # --- measuring --------------------------------------------------------------------------------
 @dataclass
 class Target:
+    """A thing to measure: `run_batch(n, concurrency)` returns n TTFTs in ms."""
+
     name: str
-    first_content: Callable[[], Awaitable[float]]
+    run_batch: Callable[[int, int], Awaitable[list[float]]]
     samples: dict[int, list[float]] = field(default_factory=dict)
+
+
+def concurrently(first_content: Callable[[], Awaitable[float]]) -> Callable[[int, int], Awaitable[list[float]]]:
+    async def run_batch(n: int, concurrency: int) -> list[float]:
+        out: list[float] = []
+        left = [n]
+
+        async def worker() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                try:
+                    out.append(await first_content() * 1000)
+                except httpx.HTTPError as exc:  # counted as a failed request (NaN), not a crash of the run
+                    print(f"    request failed: {type(exc).__name__}: {exc}"[:200], file=sys.stderr)
+                    out.append(float("nan"))
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+        return out
+
+    return run_batch
 
 
 @dataclass(frozen=True)
@@ -257,10 +279,11 @@ def http_target(
                         ttft = time.perf_counter() - started
         return ttft
 
-    return Target(name, first_content)
+    return Target(name, concurrently(first_content))
 
 
-def core_target(core: Any, max_tokens: int) -> Target:
+def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[float]]:
+    """TTFT of `core.chat` for one new conversation, measured in the process that calls it."""
     from pete_mcp.contract import ChatOptions, Message
     from pete_mcp.core import ChatTurn
     from pete_mcp.providers.base import TextDelta
@@ -279,31 +302,46 @@ def core_target(core: Any, max_tokens: int) -> Target:
                 ttft = time.perf_counter() - started
         return ttft
 
-    return Target("core", first_content)
+    return first_content
+
+
+async def serve_core_batches(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
+    """`--role core`: a process that calls the core directly, one batch per `n c` line on stdin."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits)
+    async with build_core_on(backend, model, data_dir, http) as core:  # the core closes the client
+        run_batch = concurrently(core_first_content(core, max_tokens))
+        print("ready", flush=True)
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            n, concurrency = (int(x) for x in line.split())
+            print(json.dumps(await run_batch(n, concurrency)), flush=True)
+
+
+async def core_process_target(args: list[str]) -> tuple[Target, asyncio.subprocess.Process]:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+    if (await asyncio.wait_for(stdout.readline(), 120)).strip() != b"ready":
+        raise RuntimeError("the core process did not start")
+
+    async def run_batch(n: int, concurrency: int) -> list[float]:
+        stdin.write(f"{n} {concurrency}\n".encode())
+        await stdin.drain()
+        return json.loads(await stdout.readline())
+
+    return Target("core", run_batch), proc
 
 
 async def run_level(targets: list[Target], concurrency: int, requests: int, rounds: int, warmup: int) -> None:
     """`requests` per target at `concurrency`, in `rounds` interleaved slices, after `warmup` each."""
-
-    async def batch(target: Target, n: int, keep: bool) -> None:
-        queue = list(range(n))
-        out = target.samples.setdefault(concurrency, [])
-
-        async def worker() -> None:
-            while queue:
-                queue.pop()
-                ttft = await target.first_content()
-                if keep:
-                    out.append(ttft * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
-
     for target in targets:
-        await batch(target, warmup, keep=False)
+        await target.run_batch(warmup, concurrency)
     per_round = max(1, requests // rounds)
     for _ in range(rounds):
         for target in targets:
-            await batch(target, per_round, keep=True)
+            target.samples.setdefault(concurrency, []).extend(await target.run_batch(per_round, concurrency))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -317,6 +355,7 @@ def pct(values: list[float], q: float) -> float:
 class Level:
     concurrency: int
     p: dict[str, tuple[float, float]]  # target → (p50, p99) ms
+    failed: dict[str, int] = field(default_factory=dict)  # target → failed requests
 
     def added(self, a: str, b: str) -> tuple[float, float]:
         return (self.p[a][0] - self.p[b][0], self.p[a][1] - self.p[b][1])
@@ -325,7 +364,11 @@ class Level:
 def summarise(targets: list[Target]) -> list[Level]:
     levels = sorted({c for t in targets for c in t.samples})
     return [
-        Level(c, {t.name: (pct(t.samples[c], 50), pct(t.samples[c], 99)) for t in targets if c in t.samples})
+        Level(
+            c,
+            {t.name: (pct(t.samples[c], 50), pct(t.samples[c], 99)) for t in targets if c in t.samples},
+            {t.name: sum(v != v for v in t.samples[c]) for t in targets if c in t.samples},
+        )
         for c in levels
     ]
 
@@ -340,7 +383,13 @@ def table(levels: list[Level], title: str) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for level in levels:
-        cells = [f"{level.p[n][0]:.1f} / {level.p[n][1]:.1f}" if n in level.p else "–" for n in names]
+        cells = [
+            f"{level.p[n][0]:.1f} / {level.p[n][1]:.1f}"
+            + (f" ({level.failed[n]} failed)" if level.failed.get(n) else "")
+            if n in level.p
+            else "–"
+            for n in names
+        ]
 
         def diff(a: str, b: str, level: Level = level) -> str:
             if a not in level.p or b not in level.p:
@@ -417,14 +466,29 @@ async def measure(
                 litellm_url = f"http://127.0.0.1:{port}"
                 await wait_ready(litellm_url + "/health/liveliness", procs[-1], log, timeout_s=180)
 
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
-            core = build_core_on(backend, model, work / "core-direct", client)
-            async with core:
+        core, core_proc = await core_process_target(
+            [
+                sys.executable,
+                __file__,
+                "--role",
+                "core",
+                "--backend",
+                backend,
+                "--model",
+                model,
+                "--data-dir",
+                str(work / f"core-data-{pete_port}"),
+                "--max-tokens",
+                str(args.max_tokens),
+            ]
+        )
+        try:
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+            async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
                 body = RequestBodies(model, args.max_tokens)
                 targets = [
                     http_target("direct", client, backend + "/v1/chat/completions", body.openai),
-                    core_target(core, args.max_tokens),
+                    core,
                     http_target("vapi", client, pete + "/vapi/chat/completions", body.vapi, key=KEY),
                 ]
                 if litellm_url:
@@ -435,6 +499,10 @@ async def measure(
                     requests = args.requests if c == 1 else max(args.requests, 4 * c)
                     print(f"  c={c}: {requests} requests per target ...", file=sys.stderr)
                     await run_level(targets, c, requests, args.rounds, warmup=max(args.warmup, c))
+        finally:
+            if core_proc.stdin is not None:
+                core_proc.stdin.close()
+            await asyncio.wait_for(core_proc.wait(), 30)
         return summarise(targets)
     finally:
         for proc in procs:
@@ -525,7 +593,7 @@ def write_section(body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--role", choices=["bench", "mock", "pete"], default="bench")
+    parser.add_argument("--role", choices=["bench", "mock", "pete", "core"], default="bench")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--backend", default="")
     parser.add_argument("--model", default=MODEL)
@@ -548,6 +616,9 @@ def main() -> None:
         return
     if args.role == "pete":
         serve_pete(args.port, args.backend, args.model, Path(args.data_dir))
+        return
+    if args.role == "core":
+        asyncio.run(serve_core_batches(args.backend, args.model, Path(args.data_dir), args.max_tokens))
         return
     body = asyncio.run(run(args))
     print(body)

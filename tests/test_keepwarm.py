@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import anyio
 import pytest
 
 from pete_mcp.core import build_core
@@ -14,6 +13,7 @@ from pete_mcp.keepwarm import KeepWarm, KeepWarmSchedule, cost_per_day, gpu_pric
 from pete_mcp.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.settings import Settings
 from tests.support.paced_provider import PacedProvider
+from tests.support.polling import eventually
 
 
 def test_cost_per_day_is_the_per_second_price_times_the_warm_seconds() -> None:
@@ -94,9 +94,7 @@ async def test_the_core_runs_keep_warm_for_the_active_models_runpod_route(tmp_pa
     settings = Settings(data_dir=tmp_path, keepwarm_hours="daily 00:00-24:00", keepwarm_interval_s=0.02)
     async with build_core(settings, providers={"runpod": runpod}, registry=registry) as core:
         assert core.keepwarm is not None
-        with anyio.fail_after(5):
-            while len(runpod.warmed) < 3:
-                await anyio.sleep(0.01)
+        await eventually(lambda: len(runpod.warmed) >= 3)
         assert core.keepwarm.report().usd_per_day == cost_per_day("L4", 24, 1)
     assert set(runpod.warmed) == {"peteollama:jamie-fixed"}
 

@@ -11,6 +11,7 @@ from pete_mcp.errors import NotFound, ProviderError, ProviderUnavailable
 from pete_mcp.providers.base import Completion, ModelProvider, StreamEvent, TextDelta
 from pete_mcp.providers.ollama import OllamaProvider, ollama_chat_body
 from tests.support.ollama_standin import REPLY, RunningOllama
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -77,9 +78,7 @@ async def test_closing_the_stream_early_aborts_generation(ollama_standin: Runnin
             if isinstance(event, TextDelta):
                 break
         await stream.aclose()  # type: ignore[attr-defined]
-    with anyio.fail_after(5):
-        while ollama_standin.state.aborted != [JAMIE]:
-            await anyio.sleep(0.02)
+    await eventually(lambda: ollama_standin.state.aborted == [JAMIE])
 
 
 async def test_warm_loads_the_model_with_an_empty_message_list(ollama_standin: RunningOllama) -> None:

@@ -52,6 +52,7 @@ async def test_a_reply_streams_with_its_job_id_then_one_completion(pod: LocalPod
     assert len(started) == 1 and events.index(started[0]) < events.index(deltas[0])
     assert done.job_id == started[0].job_id
     assert done.worker_id  # the worker reports itself in Pete's own result
+    assert done.job_id is not None
     job = pod.state.board.get(done.job_id)
     assert job is None or job.status is JobStatus.COMPLETED
 

@@ -18,6 +18,7 @@ from pete_mcp.providers.breaker import BreakerPolicy, BreakerState
 from pete_mcp.providers.hedging import HedgeBudget, HedgePolicy
 from pete_mcp.router import Router
 from tests.support.paced_provider import PacedProvider
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -59,12 +60,6 @@ async def reply(router: Router, spec: ModelSpec = SPEC) -> tuple[list[StreamEven
 def completion(events: Sequence[StreamEvent]) -> Completion:
     assert isinstance(events[-1], Completion)
     return events[-1]
-
-
-async def eventually(condition: Any) -> None:
-    with anyio.fail_after(5):
-        while not condition():
-            await anyio.sleep(0.01)
 
 
 def kinds(seen: list[Event]) -> list[tuple[str, Any]]:

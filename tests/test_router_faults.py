@@ -23,6 +23,7 @@ from pete_mcp.providers.base import TextDelta
 from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
 from pete_mcp.providers.runpod import RunPodProvider
 from pete_mcp.settings import Settings
+from tests.support.polling import eventually
 from tests.support.runpod_stack import gpu_pod, runpod_client_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -88,9 +89,8 @@ async def test_a_ten_second_cold_start_is_hedged_onto_the_fallback(stack: tuple[
     assert max(d.ttft_s for d in done) < 4.0  # never the 10 s cold start
     assert core.router.stats.hedge_wins - before >= 3
     assert {d.reply.provider for d in done} <= {"runpod", "fallback"}
-    with anyio.fail_after(15):  # the stalled jobs were cancelled, not left to run
-        while pod.state.board.counts()["inQueue"]:
-            await anyio.sleep(0.1)
+    # The stalled jobs were cancelled, not left to run.
+    await eventually(lambda: not pod.state.board.counts()["inQueue"], timeout_s=15)
 
 
 async def test_5xx_answers_fail_over_at_once(stack: tuple[Core, LocalPod]) -> None:
@@ -114,13 +114,11 @@ async def test_a_worker_killed_mid_job_does_not_fail_the_request(stack: tuple[Co
         results: list[Done] = []
         async with anyio.create_task_group() as tg:
 
-            async def one() -> None:
-                results.append(await ask(core))
+            async def one(into: list[Done] = results) -> None:
+                into.append(await ask(core))
 
             tg.start_soon(one)
-            with anyio.fail_after(30):
-                while not pod.state.board.running() and not results:
-                    await anyio.sleep(0.01)
+            await eventually(lambda: pod.state.board.running() or results, timeout_s=30)  # noqa: B023
             if results:
                 continue  # answered before any worker took the job: try again
             pod.kill_worker(job_id=pod.state.board.running()[0].id)

@@ -75,7 +75,7 @@ async def test_a_model_that_answers_with_nothing_is_not_switched_to(tmp_path: Pa
 async def test_a_warm_up_over_budget_fails_the_switch_in_time(tmp_path: Path) -> None:
     q = PacedProvider("q", warm_delay_s=5.0)
     async with core_with(tmp_path, PacedProvider("p"), q, switch_budget_s=0.2) as core:
-        with anyio.fail_after(2), pytest.raises(ProviderTimeout, match="within 0.2 s"):
+        with anyio.fail_after(2), pytest.raises(ProviderTimeout, match=r"within 0\.2 s"):
             await core.switch_model("new")
         assert core.active_alias == "old"
         assert (await core.store.get_state("active_model")) is None

@@ -15,6 +15,7 @@ from pete_mcp.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.providers.base import TextDelta
 from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
 from pete_mcp.settings import Settings
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -79,9 +80,7 @@ async def test_switching_under_load_fails_no_request_and_never_mixes_models(
                     n += 1
 
             async def settled(count: int) -> None:
-                with anyio.fail_after(240):
-                    while len(outcomes) < count:
-                        await anyio.sleep(0.05)
+                await eventually(lambda: len(outcomes) >= count, timeout_s=240, every_s=0.05)
 
             async with anyio.create_task_group() as tg:
                 for worker in range(CONCURRENCY):

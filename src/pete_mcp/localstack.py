@@ -46,9 +46,10 @@ class EmbeddedServer(uvicorn.Server):
 def connection_help(settings: Settings, gateway: str) -> str:
     """What to tell the operator: where each face is and how to connect an MCP host."""
     stdio = {"mcpServers": {"pete": {"command": "uv", "args": ["run", "--directory", str(REPO), "pete-mcp"]}}}
-    http = {"mcpServers": {"pete": {"url": f"{gateway}/mcp"}}}
+    remote: dict[str, object] = {"url": f"{gateway}/mcp"}
     if settings.mcp_token is not None:
-        http["mcpServers"]["pete"]["headers"] = {"Authorization": "Bearer ${env:PETE_MCP_TOKEN}"}
+        remote["headers"] = {"Authorization": "Bearer ${env:PETE_MCP_TOKEN}"}
+    http = {"mcpServers": {"pete": remote}}
     public = settings.public_url or gateway
     return "\n".join(
         [

@@ -59,8 +59,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not self.chain:
             raise ConfigError(f"model {self.alias!r} has an empty provider chain.")
-        if self.context_window < 256:
-            raise ConfigError(f"model {self.alias!r}: context_window {self.context_window} is too small (≥ 256).")
+        if self.context_window <= 0:
+            raise ConfigError(f"model {self.alias!r}: context_window must be a positive number of tokens.")
 
     def card(self) -> dict[str, Any]:
         return {

@@ -23,172 +23,201 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # --- where Pete listens and keeps its state
-    host: str = Field("127.0.0.1", description="Address `pete serve` binds to.")
-    port: int = Field(8765, description="Port `pete serve` binds to (0 picks a free one).")
-    public_url: str | None = Field(None, description="URL Pete is reached at from outside (VAPI, MCP hosts).")
-    data_dir: Path = Field(Path(".pete"), description="Directory for the SQLite store and local-stack files.")
-    log_level: str = Field("INFO", description="Python logging level.")
+    host: str = Field(default="127.0.0.1", description="Address `pete serve` binds to.")
+    port: int = Field(default=8765, description="Port `pete serve` binds to (0 picks a free one).")
+    public_url: str | None = Field(default=None, description="URL Pete is reached at from outside (VAPI, MCP hosts).")
+    data_dir: Path = Field(default=Path(".pete"), description="Directory for the SQLite store and local-stack files.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
 
     # --- RunPod
-    runpod_api_key: SecretStr | None = Field(None, description="RunPod API key; unset → local endpoint.")
-    runpod_endpoint_id: str | None = Field(None, description="RunPod serverless endpoint id.")
-    runpod_base_url: str = Field("https://api.runpod.ai/v2", description="RunPod public endpoint API base.")
-    runpod_rest_url: str = Field("https://api.runpod.io/v2", description="RunPod management REST v2 base (deploys).")
-    runpod_use_openai_route: bool = Field(
-        True, description="Stream through the endpoint's OpenAI route (lowest TTFT) instead of /stream."
+    runpod_api_key: SecretStr | None = Field(default=None, description="RunPod API key; unset → local endpoint.")
+    runpod_endpoint_id: str | None = Field(default=None, description="RunPod serverless endpoint id.")
+    runpod_base_url: str = Field(default="https://api.runpod.ai/v2", description="RunPod public endpoint API base.")
+    runpod_rest_url: str = Field(
+        default="https://api.runpod.io/v2", description="RunPod management REST v2 base (deploys)."
     )
-    runpod_timeout_s: float = Field(30.0, description="Default deadline for one RunPod call, in seconds.")
+    runpod_use_openai_route: bool = Field(
+        default=True, description="Stream through the endpoint's OpenAI route (lowest TTFT) instead of /stream."
+    )
+    runpod_timeout_s: float = Field(default=30.0, description="Default deadline for one RunPod call, in seconds.")
 
     # --- the local stack (`pete up` without RunPod credentials)
-    local_endpoint_id: str = Field("local", description="Endpoint id the local RunPod endpoint serves.")
-    local_api_key: SecretStr = Field(SecretStr("local-dev-key"), description="API key of the local endpoint.")
-    local_endpoint_port: int = Field(8780, description="Port of the local RunPod endpoint.")
-    local_min_workers: int = Field(1, description="Workers the local endpoint keeps running.")
-    local_max_workers: int = Field(2, description="Most workers the local endpoint starts.")
-    local_idle_timeout_s: float = Field(60.0, description="Idle seconds before a local worker above min stops.")
-    local_cold_start_s: float = Field(0.0, description="Simulated cold-start delay for each new local worker.")
+    local_endpoint_id: str = Field(default="local", description="Endpoint id the local RunPod endpoint serves.")
+    local_api_key: SecretStr = Field(default=SecretStr("local-dev-key"), description="API key of the local endpoint.")
+    local_endpoint_port: int = Field(default=8780, description="Port of the local RunPod endpoint.")
+    local_min_workers: int = Field(default=1, description="Workers the local endpoint keeps running.")
+    local_max_workers: int = Field(default=2, description="Most workers the local endpoint starts.")
+    local_idle_timeout_s: float = Field(default=60.0, description="Idle seconds before a local worker above min stops.")
+    local_cold_start_s: float = Field(default=0.0, description="Simulated cold-start delay for each new local worker.")
     local_queue_delay_s: float = Field(
-        4.0, description="Seconds a job waits in the local queue before another worker is started."
+        default=4.0, description="Seconds a job waits in the local queue before another worker is started."
     )
     local_worker_command: str = Field(
-        "", description="Command line of a local worker process; empty → `python -m gpu_handler`."
+        default="", description="Command line of a local worker process; empty → `python -m gpu_handler`."
     )
-    model_server_port: int = Field(8781, description="Port of the local llama.cpp model server.")
-    model_server_threads: int = Field(2, description="CPU threads of the local model server.")
+    model_server_port: int = Field(default=8781, description="Port of the local llama.cpp model server.")
+    model_server_threads: int = Field(default=2, description="CPU threads of the local model server.")
 
     # --- the worker (gpu_handler), read inside the worker process
     worker_backend: Literal["openai", "ollama"] = Field(
-        "openai", description="Model-server API the worker speaks: OpenAI /v1 or Ollama native /api."
+        default="openai", description="Model-server API the worker speaks: OpenAI /v1 or Ollama native /api."
     )
-    worker_model_url: str = Field("http://127.0.0.1:8781", description="Base URL of the worker's model server.")
-    worker_concurrency: int = Field(4, description="Jobs one worker runs at once (concurrency_modifier).")
-    worker_preload: str = Field("", description="Comma-separated models the worker loads before taking jobs.")
-    worker_ready_timeout_s: float = Field(300.0, description="How long the worker waits for its model server.")
-    worker_chunk_chars: int = Field(48, description="Characters batched per streamed chunk (sentence-sized).")
-    worker_chunk_max_delay_s: float = Field(0.08, description="Longest a streamed chunk is held back.")
+    worker_model_url: str = Field(default="http://127.0.0.1:8781", description="Base URL of the worker's model server.")
+    worker_concurrency: int = Field(default=4, description="Jobs one worker runs at once (concurrency_modifier).")
+    worker_preload: str = Field(default="", description="Comma-separated models the worker loads before taking jobs.")
+    worker_ready_timeout_s: float = Field(default=300.0, description="How long the worker waits for its model server.")
+    worker_chunk_chars: int = Field(default=48, description="Characters batched per streamed chunk (sentence-sized).")
+    worker_chunk_max_delay_s: float = Field(default=0.08, description="Longest a streamed chunk is held back.")
     worker_keep_alive: str = Field(
-        "-1", description="Ollama keep_alive sent with every request (-1 = keep the model loaded forever)."
+        default="-1", description="Ollama keep_alive sent with every request (-1 = keep the model loaded forever)."
     )
     worker_read_timeout_s: float = Field(
-        300.0, description="Longest the worker waits for the model server's next byte (covers model loads)."
+        default=300.0, description="Longest the worker waits for the model server's next byte (covers model loads)."
     )
     runpod_pod_id: str | None = Field(
-        None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
+        default=None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
     )
 
     # --- models
-    active_model: str = Field("", description="Alias of the model to start on; empty → first registry entry.")
-    models_file: Path | None = Field(None, description="JSON file of extra or overriding model definitions.")
+    active_model: str = Field(default="", description="Alias of the model to start on; empty → first registry entry.")
+    models_file: Path | None = Field(default=None, description="JSON file of extra or overriding model definitions.")
 
     # --- fallback providers
-    openrouter_api_key: SecretStr | None = Field(None, description="OpenRouter key for the fallback provider.")
-    openrouter_base_url: str = Field("https://openrouter.ai/api/v1", description="OpenRouter API base.")
-    openrouter_model: str = Field("meta-llama/llama-3.1-8b-instruct", description="Fallback model name.")
-    ollama_url: str | None = Field(None, description="Direct Ollama server used as a fallback provider.")
+    openrouter_api_key: SecretStr | None = Field(default=None, description="OpenRouter key for the fallback provider.")
+    openrouter_base_url: str = Field(default="https://openrouter.ai/api/v1", description="OpenRouter API base.")
+    openrouter_model: str = Field(default="meta-llama/llama-3.1-8b-instruct", description="Fallback model name.")
+    ollama_url: str | None = Field(default=None, description="Direct Ollama server used as a fallback provider.")
     hedge_after_s: float | None = Field(
-        None, description="Start the next provider if no first token by then; unset → from recent p95."
+        default=None, description="Start the next provider if no first token by then; unset → from recent p95."
     )
-    hedging: bool = Field(True, description="Race the next provider when the first token is late.")
+    hedging: bool = Field(default=True, description="Race the next provider when the first token is late.")
     fallbacks: str = Field(
-        "openrouter,ollama",
+        default="openrouter,ollama",
         description="Fallback providers appended to each built-in model's chain, in order (configured ones only).",
     )
-    openrouter_referer: str | None = Field(None, description="HTTP-Referer sent to OpenRouter (app attribution).")
-    openrouter_title: str = Field("Pete", description="X-Title sent to OpenRouter (app attribution).")
-    ollama_model: str = Field("", description="Model tag the direct Ollama fallback serves; empty → the RunPod tag.")
-    hedge_floor_s: float = Field(0.3, description="Shortest hedge delay when it is derived from the recent p95 TTFT.")
-    hedge_ceiling_s: float = Field(1.0, description="Longest hedge delay when it is derived from the recent p95 TTFT.")
-    hedge_budget: float = Field(
-        0.2, description="Hedges earned per request (token bucket): extra requests stay under this share plus burst."
+    openrouter_referer: str | None = Field(
+        default=None, description="HTTP-Referer sent to OpenRouter (app attribution)."
     )
-    hedge_burst: float = Field(5.0, description="Hedges that may be saved up for a burst of slow first tokens.")
-    breaker_failures: int = Field(5, description="Consecutive failures that open a provider's circuit breaker.")
-    breaker_error_rate: float = Field(0.5, description="Failure share in the breaker window that opens the breaker.")
-    breaker_min_requests: int = Field(10, description="Outcomes needed in the window before the error rate counts.")
-    breaker_window_s: float = Field(60.0, description="Window of the circuit breaker's error rate, in seconds.")
-    breaker_cooldown_s: float = Field(15.0, description="Seconds an open breaker waits before a half-open probe.")
+    openrouter_title: str = Field(default="Pete", description="X-Title sent to OpenRouter (app attribution).")
+    ollama_model: str = Field(
+        default="", description="Model tag the direct Ollama fallback serves; empty → the RunPod tag."
+    )
+    hedge_floor_s: float = Field(
+        default=0.3, description="Shortest hedge delay when it is derived from the recent p95 TTFT."
+    )
+    hedge_ceiling_s: float = Field(
+        default=1.0, description="Longest hedge delay when it is derived from the recent p95 TTFT."
+    )
+    hedge_budget: float = Field(
+        default=0.2,
+        description="Hedges earned per request (token bucket): extra requests stay under this share plus burst.",
+    )
+    hedge_burst: float = Field(default=5.0, description="Hedges that may be saved up for a burst of slow first tokens.")
+    breaker_failures: int = Field(default=5, description="Consecutive failures that open a provider's circuit breaker.")
+    breaker_error_rate: float = Field(
+        default=0.5, description="Failure share in the breaker window that opens the breaker."
+    )
+    breaker_min_requests: int = Field(
+        default=10, description="Outcomes needed in the window before the error rate counts."
+    )
+    breaker_window_s: float = Field(default=60.0, description="Window of the circuit breaker's error rate, in seconds.")
+    breaker_cooldown_s: float = Field(
+        default=15.0, description="Seconds an open breaker waits before a half-open probe."
+    )
     switch_budget_s: float = Field(
-        120.0, description="Longest a model switch may spend warming up and test-asking the new model."
+        default=120.0, description="Longest a model switch may spend warming up and test-asking the new model."
     )
 
     # --- keep-warm (RunPod workers kept warm on a schedule)
     keepwarm_hours: str = Field(
-        "", description="When to keep RunPod workers warm, e.g. `mon-fri 08:00-18:00` (local time); empty → off."
+        default="",
+        description="When to keep RunPod workers warm, e.g. `mon-fri 08:00-18:00` (local time); empty → off.",
     )
-    keepwarm_workers: int = Field(1, description="Workers the keep-warm schedule keeps warm.")
-    keepwarm_gpu: str = Field("L4", description="GPU the endpoint runs on, for the keep-warm cost estimate.")
+    keepwarm_workers: int = Field(default=1, description="Workers the keep-warm schedule keeps warm.")
+    keepwarm_gpu: str = Field(default="L4", description="GPU the endpoint runs on, for the keep-warm cost estimate.")
     keepwarm_interval_s: float = Field(
-        4.0, description="Seconds between keep-warm pings; keep it below the endpoint's idle timeout (5 s default)."
+        default=4.0,
+        description="Seconds between keep-warm pings; keep it below the endpoint's idle timeout (5 s default).",
     )
 
     # --- auth for the faces
-    mcp_token: SecretStr | None = Field(None, description="Bearer token for /mcp and the dashboard's actions.")
-    allowed_hosts: str = Field("", description="Extra host names accepted by /mcp (DNS-rebinding protection).")
+    mcp_token: SecretStr | None = Field(default=None, description="Bearer token for /mcp and the dashboard's actions.")
+    allowed_hosts: str = Field(default="", description="Extra host names accepted by /mcp (DNS-rebinding protection).")
     vapi_auth: Literal["none", "bearer", "hmac", "secret"] = Field(
-        "none", description="How VAPI requests are authenticated."
+        default="none", description="How VAPI requests are authenticated."
     )
-    vapi_secret: SecretStr | None = Field(None, description="VAPI bearer token, HMAC key or X-Vapi-Secret.")
-    vapi_hmac_skew_s: float = Field(300.0, description="Largest accepted clock skew of a VAPI HMAC timestamp.")
+    vapi_secret: SecretStr | None = Field(default=None, description="VAPI bearer token, HMAC key or X-Vapi-Secret.")
+    vapi_hmac_skew_s: float = Field(default=300.0, description="Largest accepted clock skew of a VAPI HMAC timestamp.")
     vapi_llm_secret: SecretStr | None = Field(
-        None, description="Key VAPI sends to the Custom LLM route (Authorization or X-Vapi-Secret); unset: VAPI_SECRET."
+        default=None,
+        description="Key VAPI sends to the Custom LLM route (Authorization or X-Vapi-Secret); unset: VAPI_SECRET.",
     )
-    on_call_number: str = Field("+15550100999", description="On-call number emergencies transfer to.")
-    office_number: str = Field("+15550100100", description="Office number for ordinary transfers.")
+    on_call_number: str = Field(default="+15550100999", description="On-call number emergencies transfer to.")
+    office_number: str = Field(default="+15550100100", description="Office number for ordinary transfers.")
 
     # --- the VAPI face's turn budget (see docs/vapi.md)
     vapi_holding_after_s: float = Field(
-        1.2, description="Speak the holding phrase when the model's first token is this many seconds late."
+        default=1.2, description="Speak the holding phrase when the model's first token is this many seconds late."
     )
     vapi_answer_deadline_s: float = Field(
-        8.0, description="Seconds without an answer before Jamie apologises and ends the turn (keep well below 20)."
+        default=8.0,
+        description="Seconds without an answer before Jamie apologises and ends the turn (keep well below 20).",
     )
     vapi_holding_phrase: str = Field(
-        "One moment while I check that.", description="What Jamie says while a slow model starts up."
+        default="One moment while I check that.", description="What Jamie says while a slow model starts up."
     )
     vapi_apology: str = Field(
-        "I'm sorry, I'm having trouble answering right now. Someone from our office will call you back shortly.",
+        default=(
+            "I'm sorry, I'm having trouble answering right now. Someone from our office will call you back shortly."
+        ),
         description="What Jamie says when no answer can come in time (a callback is recorded).",
     )
     vapi_tool_frame: Literal["tool_calls", "function_call"] = Field(
-        "tool_calls", description="How transferCall/endCall reach VAPI: tool_calls deltas or legacy function_call."
+        default="tool_calls",
+        description="How transferCall/endCall reach VAPI: tool_calls deltas or legacy function_call.",
     )
 
     # --- alerts
-    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL for alerts.")
-    github_token: SecretStr | None = Field(None, description="GitHub token that may open issues on the repo.")
-    github_repo: str | None = Field(None, description="owner/name of the repository alerts open issues on.")
-    github_api_url: str = Field("https://api.github.com", description="GitHub REST API base.")
-    ttft_budget_s: float = Field(0.8, description="p95 time-to-first-token budget the alert rule watches.")
-    error_rate_threshold: float = Field(0.2, description="Error-rate share that raises an alert.")
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming-webhook URL for alerts.")
+    github_token: SecretStr | None = Field(default=None, description="GitHub token that may open issues on the repo.")
+    github_repo: str | None = Field(default=None, description="owner/name of the repository alerts open issues on.")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub REST API base.")
+    ttft_budget_s: float = Field(default=0.8, description="p95 time-to-first-token budget the alert rule watches.")
+    error_rate_threshold: float = Field(default=0.2, description="Error-rate share that raises an alert.")
     github_alert_labels: str = Field(
-        "pete-alert", description="Comma-separated labels of alert issues; the first one finds open alert issues."
+        default="pete-alert",
+        description="Comma-separated labels of alert issues; the first one finds open alert issues.",
     )
-    alert_eval_interval_s: float = Field(5.0, description="Seconds between evaluations of the alert rules.")
+    alert_eval_interval_s: float = Field(default=5.0, description="Seconds between evaluations of the alert rules.")
     alert_ttft_window_s: float = Field(
-        300.0, description="Window whose p95 time to first token is compared with TTFT_BUDGET_S."
+        default=300.0, description="Window whose p95 time to first token is compared with TTFT_BUDGET_S."
     )
     alert_error_window_s: float = Field(
-        300.0, description="Window whose error rate is compared with ERROR_RATE_THRESHOLD."
+        default=300.0, description="Window whose error rate is compared with ERROR_RATE_THRESHOLD."
     )
     alert_min_requests: int = Field(
-        5, description="Fewest requests in a window before TTFT and error-rate rules judge it."
+        default=5, description="Fewest requests in a window before TTFT and error-rate rules judge it."
     )
     alert_down_for_s: float = Field(
-        30.0, description="How long the RunPod health check must keep failing before 'endpoint down' fires."
+        default=30.0, description="How long the RunPod health check must keep failing before 'endpoint down' fires."
     )
     alert_queue_stall_s: float = Field(
-        60.0, description="How long jobs may queue with no idle, ready or running worker before the alert fires."
+        default=60.0,
+        description="How long jobs may queue with no idle, ready or running worker before the alert fires.",
     )
     alert_repeat_s: float = Field(
-        3600.0, description="While an alert keeps firing, how often it is repeated (GitHub comment, Slack message)."
+        default=3600.0,
+        description="While an alert keeps firing, how often it is repeated (GitHub comment, Slack message).",
     )
 
     # --- metrics
     metrics_poll_interval_s: float = Field(
-        15.0, description="Seconds between provider health polls (RunPod /health submits no job, so no GPU wakes)."
+        default=15.0,
+        description="Seconds between provider health polls (RunPod /health submits no job, so no GPU wakes).",
     )
     metrics_flush_interval_s: float = Field(
-        30.0, description="Seconds between writes of the per-minute metric rollups to the store (and at shutdown)."
+        default=30.0,
+        description="Seconds between writes of the per-minute metric rollups to the store (and at shutdown).",
     )
 
     @property

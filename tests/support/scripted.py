@@ -29,9 +29,7 @@ class ScriptedProvider:
     seen: list[list[Message]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
-    async def stream(
-        self, model: str, messages: Sequence[Message], options: ChatOptions
-    ) -> AsyncIterator[StreamEvent]:
+    async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
         self.seen.append(list(messages))
         job_id = f"{self.job_prefix}-{len(self.seen)}" if self.job_prefix else None
         if job_id:
