@@ -4,7 +4,8 @@ The app runs under uvicorn on a loopback port in the test's event loop, over a r
 whose provider is the llama.cpp model server (SmolLM2 and gemma). The page is driven like
 a person would: it must load, follow live figures, switch the model (checked through the
 MCP `list_models` tool), stream a test prompt, and refuse actions without the token.
-Screenshots at desktop and phone widths land in docs/img/.
+Screenshots at desktop and phone widths land in the test's tmp dir, or in docs/img/ with
+PETE_UPDATE_SCREENSHOTS=1 (how the committed ones were made).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 TOKEN = "browser-test-token"
 
 pytestmark = [
@@ -252,10 +253,13 @@ async def test_the_page_fits_a_phone_and_is_keyboard_usable(running: Running, br
     await expect(page.get_by_label("Prompt", exact=True)).to_be_focused()
 
 
-async def test_screenshots_at_desktop_and_phone_widths(running_on_localpod: Running, browser: Browser) -> None:
+async def test_screenshots_at_desktop_and_phone_widths(
+    running_on_localpod: Running, browser: Browser, tmp_path: Path
+) -> None:
     running = running_on_localpod
+    screenshots = DOCS_IMG if os.environ.get("PETE_UPDATE_SCREENSHOTS") == "1" else tmp_path
     await running.core.warm(running.core.active)  # load the model first: the figures show steady state
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshots.mkdir(parents=True, exist_ok=True)
     desktop = await open_page(browser, running.url, width=1280, height=900)
     await running.core.conversations.record("call-demo", [Message(role="user", content="Hello?")], source="vapi")
     running.core.events.publish("call.started", call_id="call-demo")
@@ -268,6 +272,6 @@ async def test_screenshots_at_desktop_and_phone_widths(running_on_localpod: Runn
         await expect(page.locator("#health-summary")).to_contain_text("checks ok", timeout=15_000)
         await expect(page.locator("#live-calls")).to_have_text("1")
         await expect(page.locator("#active-conversations")).to_have_text("1", timeout=15_000)
-        path = SCREENSHOTS / f"dashboard-{name}.png"
+        path = screenshots / f"dashboard-{name}.png"
         await page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
