@@ -150,8 +150,10 @@ def report(samples: dict[str, list[Sample]], *, rounds: int, max_tokens: int) ->
             f"| {name} | {len(runs)} | {p50([s.ttfc_s for s in runs]) * 1000:.1f} | "
             f"{p50([s.tokens_per_s for s in runs]):.1f} | {p50([float(s.tokens) for s in runs]):.0f} |"
         )
-    added_ms = (p50([s.ttfc_s for s in worker]) - p50([s.ttfc_s for s in base])) * 1000
-    ratio = p50([s.tokens_per_s for s in worker]) / p50([s.tokens_per_s for s in base])
+    # Paired: each handler request against the server request next to it (same question, same
+    # round), so load from other processes on a shared machine hits both sides of a pair alike.
+    added_ms = p50([(w.ttfc_s - b.ttfc_s) * 1000 for w, b in zip(worker, base, strict=True)])
+    ratio = p50([w.tokens_per_s / b.tokens_per_s for w, b in zip(worker, base, strict=True)])
     verdict_ttfc = "meets" if added_ms <= 20 else "misses"
     verdict_tps = "meets" if ratio >= 0.95 else "misses"
     return "\n".join(
@@ -163,8 +165,10 @@ def report(samples: dict[str, list[Sample]], *, rounds: int, max_tokens: int) ->
             "| --- | --- | --- | --- | --- |",
             *rows,
             "",
-            f"- added to the first chunk by the handler: **{added_ms:+.1f} ms** (target ≤ 20 ms: {verdict_ttfc})",
-            f"- handler tokens/s ÷ server tokens/s: **{ratio:.3f}×** (target ≥ 0.95×: {verdict_tps})",
+            f"- added to the first chunk by the handler (median of paired differences): **{added_ms:+.1f} ms** "
+            f"(target ≤ 20 ms: {verdict_ttfc})",
+            f"- handler tokens/s ÷ server tokens/s (median of paired ratios): **{ratio:.3f}×** "
+            f"(target ≥ 0.95×: {verdict_tps})",
         ]
     )
 

@@ -57,11 +57,21 @@ QUESTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class Sample:
+    n: int
+    ttft_s: float
+    provider: str
+    hedges: int
+    failovers: int
+
+
 @dataclass
 class Arm:
     name: str
     core: Core
     ttfts: list[float] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     by_provider: dict[str, int] = field(default_factory=dict)
     stats_before: RouterStats = field(default_factory=RouterStats)
@@ -89,6 +99,8 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
         options=ChatOptions(max_tokens=max_tokens, temperature=0),
         source="bench",
     )
+    stats = arm.core.router.stats
+    hedges, failovers = stats.hedges, stats.failovers  # one request at a time per arm: the difference is ours
     started = time.perf_counter()
     ttft: float | None = None
     try:
@@ -97,20 +109,26 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
                 ttft = time.perf_counter() - started
             elif isinstance(event, Reply) and measure:
                 arm.by_provider[event.provider] = arm.by_provider.get(event.provider, 0) + 1
-                arm.ttfts.append(ttft if ttft is not None else time.perf_counter() - started)
+                seconds = ttft if ttft is not None else time.perf_counter() - started
+                arm.ttfts.append(seconds)
+                arm.samples.append(
+                    Sample(n, seconds, event.provider, stats.hedges - hedges, stats.failovers - failovers)
+                )
     except Exception as exc:
         if measure:
             arm.failed.append(f"{type(exc).__name__}: {exc}")
 
 
-def build_arm(name: str, *, hedging: bool, pod: LocalPod, server_url: str, http: httpx.AsyncClient, data: Path) -> Arm:
+def build_arm(
+    name: str, *, hedging: bool, pod: LocalPod, fallback_url: str, http: httpx.AsyncClient, data: Path
+) -> Arm:
     client = RunPodClient(
         http, base_url=pod.url, endpoint_id=pod.endpoint_id, api_key=pod.api_key, timeout_s=120, retries=3
     )
     providers = {
         "runpod": RunPodProvider(client, use_openai_route=True),
         "openrouter": OpenAICompatibleProvider(
-            "openrouter", http, base_url=server_url + "/v1", timeout_s=120, first_token_timeout_s=120
+            "openrouter", http, base_url=fallback_url + "/v1", timeout_s=120, first_token_timeout_s=120
         ),
     }
     spec = ModelSpec("jamie", (Route("runpod", SMOLLM2_ALIAS), Route("openrouter", SMOLLM2_ALIAS)), 2048)
@@ -138,7 +156,9 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
     data_dir = Settings.model_validate({}).data_dir
     with tempfile.TemporaryDirectory(prefix="pete-bench-hedging-") as tmp:
         server = ModelServer(data_dir=data_dir, port=0, n_threads=2)
+        fallback = ModelServer(data_dir=data_dir, port=0, n_threads=2)  # OpenRouter's stand-in: its own capacity
         await server.astart()
+        await fallback.astart()
         try:
             config = LocalPodConfig(
                 port=0,
@@ -154,8 +174,10 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
             async with LocalPod(config) as pod, httpx.AsyncClient(timeout=120) as http:
                 await pod.wait_for_workers(2, timeout_s=120)
                 arms = {
-                    "on": build_arm("on", hedging=True, pod=pod, server_url=server.url, http=http, data=Path(tmp)),
-                    "off": build_arm("off", hedging=False, pod=pod, server_url=server.url, http=http, data=Path(tmp)),
+                    name: build_arm(
+                        name, hedging=name == "on", pod=pod, fallback_url=fallback.url, http=http, data=Path(tmp)
+                    )
+                    for name in ("on", "off")
                 }
                 async with arms["on"].core, arms["off"].core:
                     for i in range(args.warmup):  # warm both paths; teach the hedge delay a warm TTFT
@@ -181,6 +203,7 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
                     pod.faults.clear()
         finally:
             server.stop()
+            fallback.stop()
     return f"{delay:.2f}", arms, kills
 
 
@@ -214,7 +237,8 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"load average {load:.1f} at the end, {elapsed_s:.0f} s).",
         "",
         f"Setup: SmolLM2-135M on llama.cpp (2 threads); the local RunPod endpoint with 2 `gpu_handler` workers "
-        f"(OpenAI route); fallback `openrouter` = the same llama.cpp server over `/v1`. `max_tokens` "
+        "(OpenAI route); fallback `openrouter` = a second llama.cpp server (same model, its own process) over "
+        f"`/v1`. `max_tokens` "
         f"{args.max_tokens}; {args.warmup} warm-up replies per arm, then {args.requests} replies per arm, the two "
         f"arms asking at the same moment. Faults: a {args.stall_s:g} s cold start on {args.stall_share:.0%} of "
         f"RunPod jobs, HTTP 503 on {args.error_share:.0%} of RunPod calls, {len(kills)} worker(s) killed mid-job. "
@@ -227,6 +251,13 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"({p99_off / p99_on:.1f}× lower). Target: ≤ 1.5 s with hedging where it is ≥ 10 s without, for ≤ 25 % "
         f"extra requests. p99 is nearest-rank: the {math.ceil(0.99 * args.requests)}th of {args.requests} "
         "sorted values.",
+    ]
+    slowest = sorted(on.samples, key=lambda x: x.ttft_s, reverse=True)[:5]
+    lines += [
+        "",
+        "Slowest replies with hedging on (TTFT, who answered, hedges/failovers it took): "
+        + "; ".join(f"{x.ttft_s:.2f} s {x.provider} h{x.hedges}/f{x.failovers}" for x in slowest)
+        + ".",
     ]
     if on.failed or off.failed:
         lines += ["", "Failures: " + "; ".join((on.failed + off.failed)[:5])]

@@ -30,6 +30,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import socket
@@ -51,6 +52,7 @@ SECTION = "## VAPI route overhead vs LiteLLM (`vapi_overhead`)"
 MODEL = "mock-model"
 QUESTION = "My kitchen sink is leaking, can someone come today?"
 # Both gateways check a credential, as in production (LiteLLM refuses to start without one).
+SETTLE_S = 0.5
 KEY = "sk-bench-" + "0123456789abcdef" * 3
 
 
@@ -339,8 +341,12 @@ async def run_level(targets: list[Target], concurrency: int, requests: int, roun
     for target in targets:
         await target.run_batch(warmup, concurrency)
     per_round = max(1, requests // rounds)
+    order = random.Random(concurrency)
     for _ in range(rounds):
-        for target in targets:
+        # A new order each round, and a pause before each batch, so no target always follows
+        # the slowest one while it is still busy (LiteLLM keeps a core busy after a burst).
+        for target in order.sample(targets, len(targets)):
+            await asyncio.sleep(SETTLE_S)
             target.samples.setdefault(concurrency, []).extend(await target.run_batch(per_round, concurrency))
 
 
@@ -551,7 +557,9 @@ async def run(args: argparse.Namespace) -> str:
 
             print("real model (llama.cpp SmolLM2):", file=sys.stderr)
             with ModelServer(data_dir=work / "model", port=0, n_threads=2) as server:
-                real_args = argparse.Namespace(**{**vars(args), "requests": args.real_requests, "max_tokens": 16})
+                real_args = argparse.Namespace(
+                    **{**vars(args), "requests": args.real_requests, "max_tokens": 16, "warmup": 3, "rounds": 4}
+                )
                 real = await measure(server.url, SMOLLM2_ALIAS, real_args, work, [1], not args.no_litellm)
     return report(args, mocked, real)
 
@@ -602,7 +610,7 @@ def main() -> None:
     parser.add_argument("--deltas", type=int, default=20)
     parser.add_argument("--gap-ms", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--max-tokens", type=int, default=64)

@@ -156,9 +156,10 @@ def test_replay_guard_forgets_signatures_after_the_window() -> None:
 
 def test_settings_choose_the_llm_key() -> None:
     settings = Settings.model_validate
-    assert LlmAuth.from_settings(settings({"vapi_auth": "bearer", "vapi_secret": "a"}))._secret == "a"
+    assert LlmAuth.from_settings(settings({"vapi_auth": "bearer", "vapi_secret": "a"})).key == "a"
     assert (
         LlmAuth.from_settings(settings({"vapi_auth": "bearer", "vapi_secret": "a", "vapi_llm_secret": "b"}))._secret
         == "b"
     )
     assert not LlmAuth.from_settings(settings({})).enabled
+    assert LlmAuth.from_settings(settings({"vapi_llm_secret": "c"})).enabled  # a key alone turns the check on

@@ -94,7 +94,7 @@ def doctor() -> None:
     sys.exit(run_doctor(Settings()))
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name", required=False)
 @click.option("--list", "list_only", is_flag=True, help="List the benchmarks.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

@@ -16,6 +16,7 @@ from pete_mcp.models import JAMIE_SYSTEM_PROMPT
 from pete_mcp.property_desk import Tenant
 from pete_mcp.settings import Settings
 
+from .auth import LlmAuth
 from .tools import tool_protocol_prompt
 
 __all__ = ["SERVER_MESSAGES", "jamie_assistant", "jamie_system_prompt", "llm_base_url"]
@@ -29,6 +30,7 @@ SERVER_MESSAGES = [
     "user-interrupted",
 ]
 FIRST_MESSAGE = "Thanks for calling, this is Jamie. How can I help you today?"
+ON_CALL_MESSAGE = "If anyone is in danger, leave now and call 911. Connecting you to our on-call team."
 HANG_UP_HOOK_REASONS = [
     "pipeline-error-custom-llm-500-server-error",
     "pipeline-error-custom-llm-llm-failed",
@@ -64,7 +66,8 @@ def jamie_assistant(settings: Settings, *, llm_url: str, model: str, tenant: Ten
                     {
                         "type": "number",
                         "number": settings.on_call_number,
-                        "message": "Connecting you to our on-call team now.",
+                        # Spoken on an emergency transfer when no control URL could say the safety line.
+                        "message": ON_CALL_MESSAGE,
                         "description": "on-call maintenance team, for emergencies",
                     },
                     {
@@ -78,9 +81,9 @@ def jamie_assistant(settings: Settings, *, llm_url: str, model: str, tenant: Ten
             {"type": "endCall"},
         ],
     }
-    secret = settings.vapi_llm_secret or settings.vapi_secret
-    if settings.vapi_auth != "none" and secret is not None:
-        model_config["headers"] = {"X-Vapi-Secret": secret.get_secret_value()}
+    llm_auth = LlmAuth.from_settings(settings)
+    if llm_auth.enabled and llm_auth.key:
+        model_config["headers"] = {"X-Vapi-Secret": llm_auth.key}
     variables = {"tenantName": tenant.name, "unit": tenant.unit, "property": tenant.property} if tenant else {}
     return {
         "assistant": {
@@ -88,7 +91,7 @@ def jamie_assistant(settings: Settings, *, llm_url: str, model: str, tenant: Ten
             "firstMessage": FIRST_MESSAGE,
             "model": model_config,
             "serverMessages": SERVER_MESSAGES,
-            # A custom-LLM failure must not drop an emergency caller: transfer to on-call instead.
+            # A Custom LLM failure ends the call: hand the caller to a person instead of hanging up.
             "hooks": [
                 {
                     "on": "call.ending",

@@ -134,8 +134,15 @@ class LlmAuth:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlmAuth:
+        """On when VAPI auth is on, or when an LLM key is set on its own."""
         chosen = settings.vapi_llm_secret or settings.vapi_secret
-        return cls(settings.vapi_auth != "none", chosen.get_secret_value() if chosen else None)
+        enabled = settings.vapi_auth != "none" or settings.vapi_llm_secret is not None
+        return cls(enabled, chosen.get_secret_value() if chosen else None)
+
+    @property
+    def key(self) -> str | None:
+        """The key VAPI must send (for Jamie's assistant configuration; never logged)."""
+        return self._secret
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """Raises:
