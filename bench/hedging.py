@@ -2,9 +2,10 @@
 
 What it measures: the whole local stack — a real SmolLM2 model server (llama.cpp), the local
 RunPod endpoint running real `gpu_handler` workers, and a second OpenAI-compatible server
-standing in for OpenRouter (the same llama.cpp server reached directly). Two cores share it:
-one with hedging on, one with hedging off (sequential failover on errors only). Their
-clients take turns request by request, so both meet the same faults:
+standing in for OpenRouter (the same llama.cpp server reached directly, or with
+`--separate-fallback` a second one). Two cores share the stack, one with hedging on, one
+with hedging off (sequential failover on errors only); their clients ask at the same moment,
+request by request, so both meet the same faults:
 
 - a 10 s cold start on a share of RunPod jobs (`stall_jobs`: the job waits before any
   worker may take it, like a job that triggers a new worker);
@@ -16,7 +17,7 @@ requests sent beyond one per reply: hedges plus failovers after errors, as the r
 them. The hedge delay is the default one: the recent p95 TTFT of the RunPod route, clamped
 to [`HEDGE_FLOOR_S`, `HEDGE_CEILING_S`], with the default hedge budget.
 
-    uv run pete bench hedging [-- --requests 100 --stall-share 0.1 --error-share 0.05 --no-write]
+    uv run pete bench hedging [-- --requests 100 --stall-share 0.1 --error-share 0.05 --separate-fallback --no-write]
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Sample:
     provider: str
     hedges: int
     failovers: int
+    denied: int  # hedges the budget refused this request
 
 
 @dataclass
@@ -100,7 +102,9 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
         source="bench",
     )
     stats = arm.core.router.stats
-    hedges, failovers = stats.hedges, stats.failovers  # one request at a time per arm: the difference is ours
+    budget = arm.core.router.hedge.budget
+    # One request at a time per arm, so the differences below are this request's.
+    hedges, failovers, denied = stats.hedges, stats.failovers, budget.denied
     started = time.perf_counter()
     ttft: float | None = None
     try:
@@ -112,7 +116,14 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
                 seconds = ttft if ttft is not None else time.perf_counter() - started
                 arm.ttfts.append(seconds)
                 arm.samples.append(
-                    Sample(n, seconds, event.provider, stats.hedges - hedges, stats.failovers - failovers)
+                    Sample(
+                        n,
+                        seconds,
+                        event.provider,
+                        stats.hedges - hedges,
+                        stats.failovers - failovers,
+                        budget.denied - denied,
+                    )
                 )
     except Exception as exc:
         if measure:
@@ -156,9 +167,12 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
     data_dir = Settings.model_validate({}).data_dir
     with tempfile.TemporaryDirectory(prefix="pete-bench-hedging-") as tmp:
         server = ModelServer(data_dir=data_dir, port=0, n_threads=2)
-        fallback = ModelServer(data_dir=data_dir, port=0, n_threads=2)  # OpenRouter's stand-in: its own capacity
+        # OpenRouter's stand-in: by default the same llama.cpp server reached directly (fewer processes on
+        # a small machine); `--separate-fallback` gives it its own server process.
+        fallback = ModelServer(data_dir=data_dir, port=0, n_threads=2) if args.separate_fallback else server
         await server.astart()
-        await fallback.astart()
+        if fallback is not server:
+            await fallback.astart()
         try:
             config = LocalPodConfig(
                 port=0,
@@ -203,7 +217,8 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
                     pod.faults.clear()
         finally:
             server.stop()
-            fallback.stop()
+            if fallback is not server:
+                fallback.stop()
     return f"{delay:.2f}", arms, kills
 
 
@@ -236,9 +251,10 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"Command: `{command}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs shared with other work, "
         f"load average {load:.1f} at the end, {elapsed_s:.0f} s).",
         "",
-        f"Setup: SmolLM2-135M on llama.cpp (2 threads); the local RunPod endpoint with 2 `gpu_handler` workers "
-        "(OpenAI route); fallback `openrouter` = a second llama.cpp server (same model, its own process) over "
-        f"`/v1`. `max_tokens` "
+        "Setup: SmolLM2-135M on llama.cpp (2 threads); the local RunPod endpoint with 2 `gpu_handler` workers "
+        "(OpenAI route); fallback `openrouter` = "
+        + ("a second llama.cpp server" if args.separate_fallback else "the same llama.cpp server reached directly")
+        + f" over `/v1`. `max_tokens` "
         f"{args.max_tokens}; {args.warmup} warm-up replies per arm, then {args.requests} replies per arm, the two "
         f"arms asking at the same moment. Faults: a {args.stall_s:g} s cold start on {args.stall_share:.0%} of "
         f"RunPod jobs, HTTP 503 on {args.error_share:.0%} of RunPod calls, {len(kills)} worker(s) killed mid-job. "
@@ -256,7 +272,10 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
     lines += [
         "",
         "Slowest replies with hedging on (TTFT, who answered, hedges/failovers it took): "
-        + "; ".join(f"{x.ttft_s:.2f} s {x.provider} h{x.hedges}/f{x.failovers}" for x in slowest)
+        + "; ".join(
+            f"{x.ttft_s:.2f} s {x.provider} h{x.hedges}/f{x.failovers}{' budget-denied' if x.denied else ''}"
+            for x in slowest
+        )
         + ".",
     ]
     if on.failed or off.failed:
@@ -284,6 +303,7 @@ def main() -> None:
     parser.add_argument("--stall-share", type=float, default=0.1)
     parser.add_argument("--error-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--separate-fallback", action="store_true", help="run the fallback as its own llama.cpp")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

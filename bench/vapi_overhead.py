@@ -9,11 +9,13 @@ What runs, all on this machine, each in its own process:
 - **litellm**: LiteLLM's proxy (`litellm --num_workers 1`, no database, no callbacks, no
   retries), configured in front of the same mock (gateway-and-latency.md §2.7).
 
-The load generator (this process) measures four targets, interleaved in rounds so drift in a
+Four targets are measured, interleaved in rounds (in a new order each round) so drift in a
 shared machine hits all of them alike: **direct** (the mock itself), **core** (`core.chat`
-in this process, the same provider and store work as the route), **vapi** (`POST
-/vapi/chat/completions` on pete, one new call id per request) and **litellm**. TTFT = request
-sent → first frame carrying non-empty `content`. "VAPI added" is vapi − core (the route's own
+called directly in its own process, with the same provider and store work as the route),
+**vapi** (`POST /vapi/chat/completions` on pete, one new call id per request, with a bearer
+key) and **litellm** (with its master key). HTTP load comes from `--clients` load-generator
+processes sharing the concurrency. TTFT = request sent → first frame carrying non-empty
+`content`, measured where the request is made. "VAPI added" is vapi − core (the route's own
 cost: HTTP, auth, parsing, conversation sync, framing); "Pete added" is vapi − direct (core
 included), compared with "LiteLLM added", litellm − direct. `--real-model` repeats c=1 against
 the local llama.cpp SmolLM2 server instead of the mock.
@@ -307,33 +309,86 @@ def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[flo
     return first_content
 
 
-async def serve_core_batches(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
-    """`--role core`: a process that calls the core directly, one batch per `n c` line on stdin."""
+async def serve_batches(targets: dict[str, Callable[[int, int], Awaitable[list[float]]]]) -> None:
+    """The loop of a measuring process: `target n c` on stdin → a JSON list of TTFTs (ms) on stdout."""
+    print("ready", flush=True)
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        name, n, concurrency = line.split()
+        print(json.dumps(await targets[name](int(n), int(concurrency))), flush=True)
+
+
+async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
+    """`--role core`: calls the core directly, in its own process."""
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits)
     async with build_core_on(backend, model, data_dir, http) as core:  # the core closes the client
-        run_batch = concurrently(core_first_content(core, max_tokens))
-        print("ready", flush=True)
-        while line := await asyncio.to_thread(sys.stdin.readline):
-            n, concurrency = (int(x) for x in line.split())
-            print(json.dumps(await run_batch(n, concurrency)), flush=True)
+        await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 
-async def core_process_target(args: list[str]) -> tuple[Target, asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-    if (await asyncio.wait_for(stdout.readline(), 120)).strip() != b"ready":
-        raise RuntimeError("the core process did not start")
+async def serve_client(urls: dict[str, str], model: str, max_tokens: int) -> None:
+    """`--role client`: one shard of the HTTP load (direct, vapi, litellm), in its own process."""
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
+        body = RequestBodies(model, max_tokens)
+        shapes = {"direct": (body.openai, None), "vapi": (body.vapi, KEY), "litellm": (body.proxy, KEY)}
+        targets = {
+            name: http_target(name, client, url, shapes[name][0], key=shapes[name][1]).run_batch
+            for name, url in urls.items()
+        }
+        await serve_batches(targets)
+
+
+class BatchProcess:
+    """A measuring subprocess (`--role core` or `--role client`), driven over stdin/stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        self.stdin, self.stdout = proc.stdin, proc.stdout
+
+    @classmethod
+    async def start(cls, args: list[str]) -> BatchProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO_ROOT,
+        )
+        self = cls(proc)
+        if (await asyncio.wait_for(self.stdout.readline(), 120)).strip() != b"ready":
+            raise RuntimeError(f"measuring process {args[:2]} did not start")
+        return self
+
+    async def run(self, target: str, n: int, concurrency: int) -> list[float]:
+        self.stdin.write(f"{target} {n} {concurrency}\n".encode())
+        await self.stdin.drain()
+        return [float(v) if v is not None else float("nan") for v in json.loads(await self.stdout.readline())]
+
+    async def stop(self) -> None:
+        self.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.proc.kill()
+
+
+def sharded(name: str, shards: list[BatchProcess]) -> Target:
+    """An HTTP target whose load is spread over client processes (one event loop cannot drive 32
+    streams on a busy 2-vCPU machine without adding its own queueing to every TTFT)."""
 
     async def run_batch(n: int, concurrency: int) -> list[float]:
-        stdin.write(f"{n} {concurrency}\n".encode())
-        await stdin.drain()
-        return json.loads(await stdout.readline())
+        used = shards[: max(1, min(len(shards), concurrency))]
+        jobs = []
+        for i, shard in enumerate(used):
+            share_n = n // len(used) + (1 if i < n % len(used) else 0)
+            share_c = concurrency // len(used) + (1 if i < concurrency % len(used) else 0)
+            if share_n:
+                jobs.append(shard.run(name, share_n, max(1, share_c)))
+        return [v for part in await asyncio.gather(*jobs) for v in part]
 
-    return Target("core", run_batch), proc
+    return Target(name, run_batch)
 
 
 async def run_level(targets: list[Target], concurrency: int, requests: int, rounds: int, warmup: int) -> None:
@@ -472,43 +527,29 @@ async def measure(
                 litellm_url = f"http://127.0.0.1:{port}"
                 await wait_ready(litellm_url + "/health/liveliness", procs[-1], log, timeout_s=180)
 
-        core, core_proc = await core_process_target(
-            [
-                sys.executable,
-                __file__,
-                "--role",
-                "core",
-                "--backend",
-                backend,
-                "--model",
-                model,
-                "--data-dir",
-                str(work / f"core-data-{pete_port}"),
-                "--max-tokens",
-                str(args.max_tokens),
-            ]
+        urls = {"direct": backend + "/v1/chat/completions", "vapi": pete + "/vapi/chat/completions"}
+        if litellm_url:
+            urls["litellm"] = litellm_url + "/v1/chat/completions"
+        common = ["--model", model, "--max-tokens", str(args.max_tokens)]
+        core_proc = await BatchProcess.start(
+            ["--role", "core", "--backend", backend, "--data-dir", str(work / f"core-data-{pete_port}"), *common]
         )
+        clients = [
+            await BatchProcess.start(["--role", "client", "--urls", json.dumps(urls), *common])
+            for _ in range(args.clients)
+        ]
         try:
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-            async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
-                body = RequestBodies(model, args.max_tokens)
-                targets = [
-                    http_target("direct", client, backend + "/v1/chat/completions", body.openai),
-                    core,
-                    http_target("vapi", client, pete + "/vapi/chat/completions", body.vapi, key=KEY),
-                ]
-                if litellm_url:
-                    targets.append(
-                        http_target("litellm", client, litellm_url + "/v1/chat/completions", body.proxy, key=KEY)
-                    )
-                for c in levels:
-                    requests = args.requests if c == 1 else max(args.requests, 4 * c)
-                    print(f"  c={c}: {requests} requests per target ...", file=sys.stderr)
-                    await run_level(targets, c, requests, args.rounds, warmup=max(args.warmup, c))
+            core = Target("core", lambda n, c: core_proc.run("core", n, c))
+            targets = [sharded("direct", clients), core, sharded("vapi", clients)]
+            if litellm_url:
+                targets.append(sharded("litellm", clients))
+            for c in levels:
+                requests = args.requests if c == 1 else max(args.requests, 4 * c)
+                print(f"  c={c}: {requests} requests per target ...", file=sys.stderr)
+                await run_level(targets, c, requests, args.rounds, warmup=max(args.warmup, c))
         finally:
-            if core_proc.stdin is not None:
-                core_proc.stdin.close()
-            await asyncio.wait_for(core_proc.wait(), 30)
+            for proc in [core_proc, *clients]:
+                await proc.stop()
         return summarise(targets)
     finally:
         for proc in procs:
@@ -575,9 +616,9 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "",
         f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
         f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
-        f"interleaved in {args.rounds} rounds after a warm-up. One machine: mock, Pete (uvicorn, 1 worker), "
-        "LiteLLM (1 worker) and the load generator share its cores (2 vCPUs, shared with other work), "
-        "so treat absolute figures as relative.",
+        f"interleaved in {args.rounds} rounds after a warm-up; HTTP load from {args.clients} client processes. "
+        "One machine: mock, Pete (uvicorn, 1 worker), LiteLLM (1 worker), the core process and the clients "
+        "share its cores (2 vCPUs, shared with other work), so treat absolute figures as relative.",
         "",
         *table(mocked, "Mock backend"),
         "",
@@ -601,7 +642,9 @@ def write_section(body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--role", choices=["bench", "mock", "pete", "core"], default="bench")
+    parser.add_argument("--role", choices=["bench", "mock", "pete", "core", "client"], default="bench")
+    parser.add_argument("--urls", default="{}", help=argparse.SUPPRESS)
+    parser.add_argument("--clients", type=int, default=4, help="load-generator processes the HTTP load is spread over")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--backend", default="")
     parser.add_argument("--model", default=MODEL)
@@ -626,7 +669,10 @@ def main() -> None:
         serve_pete(args.port, args.backend, args.model, Path(args.data_dir))
         return
     if args.role == "core":
-        asyncio.run(serve_core_batches(args.backend, args.model, Path(args.data_dir), args.max_tokens))
+        asyncio.run(serve_core(args.backend, args.model, Path(args.data_dir), args.max_tokens))
+        return
+    if args.role == "client":
+        asyncio.run(serve_client(json.loads(args.urls), args.model, args.max_tokens))
         return
     body = asyncio.run(run(args))
     print(body)

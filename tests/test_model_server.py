@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -61,3 +67,40 @@ def test_stop_ends_the_process(request: pytest.FixtureRequest) -> None:
     assert not server.running
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/v1/models", timeout=2)
+
+
+@pytest.mark.slow
+def test_the_server_stops_when_the_process_that_started_it_is_killed(request: pytest.FixtureRequest) -> None:
+    assert request.config.cache is not None
+    data_dir = request.config.cache.mkdir("pete-model-server")
+    starter = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from pete_mcp.model_server import ModelServer
+        server = ModelServer(data_dir=Path({str(data_dir)!r}))
+        server.start()
+        print(server._process.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        if not line.strip():
+            pytest.skip("the local model server could not start here (is the `local` extra installed?)")
+        server_pid = int(line)
+        os.kill(server_pid, 0)  # running
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # polling another process: nothing to wait on
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(server_pid, signal.SIGKILL)
+    pytest.fail("the model server outlived the process that started it")

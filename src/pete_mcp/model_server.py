@@ -54,6 +54,19 @@ _MISSING_EXTRA = (
     "run `uv sync --extra local`."
 )
 _POLL_INTERVAL_S = 0.05
+# Run before the server (Linux): ask the kernel for SIGTERM when the starting process dies, then
+# exec the server (the request survives exec). A killed test run or a SIGKILLed `pete up` then
+# takes its server along instead of leaving it holding the port.
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (AttributeError, OSError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the process that started the model server is gone")
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,9 @@ class ModelServer:
 
     Readiness is polled on `GET /v1/models` (no fixed sleeps); `stop()` terminates, waits,
     then kills. Output goes to `log_path` (a pipe nobody reads would fill up and stall it).
+    On Linux the server also gets SIGTERM when the starting process dies without stopping it.
+    The kernel ties that to the starting *thread*: call `start()`/`astart()` from the main
+    thread or the event loop's, never from a short-lived worker thread.
     """
 
     def __init__(
@@ -271,8 +287,11 @@ class ModelServer:
         )
         self.models = [m.alias for m in models]
         self._log = self.log_path.open("wb")
+        server_args = ["-u", "-m", "llama_cpp.server", "--config_file", str(self.config_path)]
+        if sys.platform.startswith("linux"):
+            server_args = ["-c", _DIE_WITH_PARENT, str(os.getpid()), *server_args]
         self._process = subprocess.Popen(
-            [self.python, "-u", "-m", "llama_cpp.server", "--config_file", str(self.config_path)],
+            [self.python, *server_args],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

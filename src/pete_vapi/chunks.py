@@ -58,12 +58,14 @@ class ChunkStream:
     def __init__(self, send: Send, *, model: str, tool_frame: ToolFrame = "tool_calls") -> None:
         self._send = send
         self._tool_frame = tool_frame
-        self._envelope = {
+        envelope = {
             "id": new_completion_id(),
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
         }
+        # Every frame shares the envelope: encode it once, and only the delta per frame.
+        self._head = "data: " + json.dumps(envelope, separators=(",", ":"))[:-1] + ',"choices":[{"index":0,"delta":'
         self._tool_index = 0
         self._parts: list[str] = []
         self.finished = False
@@ -113,8 +115,11 @@ class ChunkStream:
         return not self.finished
 
     async def _frame(self, delta: dict[str, Any], finish_reason: str | None) -> None:
-        payload = {**self._envelope, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-        await self._send({"type": "http.response.body", "body": sse_frame(payload).encode(), "more_body": True})
+        tail = (
+            ',"finish_reason":null}]}\n\n' if finish_reason is None else f',"finish_reason":"{finish_reason}"}}]}}\n\n'
+        )
+        frame = self._head + json.dumps(delta, separators=(",", ":")) + tail
+        await self._send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
 
 
 class CompletionBody:

@@ -13,6 +13,7 @@ caller can also cancel it explicitly.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -125,45 +126,79 @@ async def run_round(
     """
     result = RoundResult()
     parts: list[str] = []
+
+    async def handle(item: ChatEvent | _Failure) -> bool:
+        """Take one event; True when the round is over."""
+        clock.last_event_at = time.perf_counter()
+        if isinstance(item, _Failure):
+            result.outcome, result.error = "failed", item.error
+            return True
+        if isinstance(item, JobStarted):
+            result.job_id = item.job_id
+            if on_job is not None:
+                on_job(item.job_id)
+            return False
+        if isinstance(item, TextDelta):
+            if clock.model_token_at is None:
+                clock.model_token_at = clock.last_event_at
+            text = item.text + coalesce()
+            parts.append(text)
+            await on_text(text)
+            return False
+        result.reply = item
+        result.job_id = result.job_id or item.completion.job_id
+        return True
+
     send, receive = anyio.create_memory_object_stream[ChatEvent | _Failure](64)
+    held_back: list[ChatEvent | _Failure] = []
+
+    def coalesce() -> str:
+        """Text of the deltas already waiting, joined: one frame instead of many when the turn lags
+        behind the model (under load), never a wait when it does not."""
+        more: list[str] = []
+        while True:
+            try:
+                nxt = receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            if not isinstance(nxt, TextDelta):
+                held_back.append(nxt)
+                break
+            more.append(nxt.text)
+        return "".join(more)
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(_pump, events, send)
         async with receive:
-            while True:
-                now = time.perf_counter()
-                wait, holds = clock.next_wait(now)
-                item: ChatEvent | _Failure | None = None
-                with anyio.move_on_after(max(wait, 0.0)):
-                    try:
-                        item = await receive.receive()
-                    except anyio.EndOfStream:
-                        result.outcome = "failed"
-                        result.error = PeteError("the model's stream ended without a reply.")
-                        break
-                if item is None:
-                    if holds:
-                        clock.held = True
-                        await on_late()
-                        continue
-                    result.outcome = "stalled" if clock.answered_at is not None else "late"
+            over = False
+            while not over:
+                holds = False
+                # One cancel scope per wait phase, its deadline moved per event (cheaper than a scope
+                # per event), and lifted while an event is handled so a send is never cut mid-frame.
+                with anyio.CancelScope() as waiting:
+                    while not over:
+                        if held_back:
+                            over = await handle(held_back.pop())
+                            continue
+                        wait, holds = clock.next_wait(time.perf_counter())
+                        waiting.deadline = anyio.current_time() + max(wait, 0.0)
+                        try:
+                            item = await receive.receive()
+                        except anyio.EndOfStream:
+                            result.outcome = "failed"
+                            result.error = PeteError("the model's stream ended without a reply.")
+                            over = True
+                            break
+                        waiting.deadline = math.inf
+                        over = await handle(item)
+                if over:
                     break
-                clock.last_event_at = time.perf_counter()
-                if isinstance(item, _Failure):
-                    result.outcome, result.error = "failed", item.error
-                    break
-                if isinstance(item, JobStarted):
-                    result.job_id = item.job_id
-                    if on_job is not None:
-                        on_job(item.job_id)
-                elif isinstance(item, TextDelta):
-                    if clock.model_token_at is None:
-                        clock.model_token_at = clock.last_event_at
-                    parts.append(item.text)
-                    await on_text(item.text)
-                else:
-                    result.reply = item
-                    result.job_id = result.job_id or item.completion.job_id
-                    break
+                if waiting.cancelled_caught and holds:
+                    clock.held = True
+                    await on_late()
+                    continue
+                result.outcome = "stalled" if clock.answered_at is not None else "late"
+                over = True
         tg.cancel_scope.cancel()
     result.text = "".join(parts)
     if result.outcome != "done":
