@@ -235,3 +235,14 @@ async def test_the_learned_hedge_delay_follows_recent_first_tokens() -> None:
             events, ttft = await reply(router)
     assert completion(events).provider == "fallback"
     assert ttft is not None and ttft < 0.6
+
+
+async def test_a_cancelled_losers_wait_is_learned_as_a_lower_bound_of_its_ttft() -> None:
+    primary = PacedProvider("primary", delays=[10.0])
+    fallback = PacedProvider("fallback")
+    hedge = HedgePolicy(fixed_after_s=0.2)
+    hedge.tracker = type(hedge.tracker)(min_samples=1)
+    async with running(primary, fallback, hedge=hedge) as (router, _):
+        await reply(router)
+    learned = hedge.tracker.p95("primary", "jamie-fixed")
+    assert learned is not None and 0.2 <= learned < 1.0  # not the 10 s it never showed, not nothing

@@ -713,3 +713,25 @@ async def test_the_local_endpoints_errors_name_the_local_settings() -> None:
     client = runpod_client_from_settings(Settings(_env_file=None), http)  # type: ignore[call-arg]
     with pytest.raises(AuthError, match="check LOCAL_API_KEY"):
         await client.health()
+
+
+# --- a job RunPod re-runs on another worker mid-reply ------------------------------------------
+
+
+async def test_a_stream_job_that_starts_over_after_text_was_relayed_fails_instead_of_repeating() -> None:
+    restarted = [("IN_PROGRESS", [chunk(0, "The laundry")]), ("IN_PROGRESS", [chunk(0, "The laundry room")])]
+    client, _ = make_client(stream_pages(restarted))
+    relayed: list[str] = []
+    with pytest.raises(ProviderError, match="restarted the job on another worker"):
+        async with client.stream_chat(chat_job(), use_openai_route=False) as chat:
+            async for event in chat:
+                if isinstance(event, TextDelta):
+                    relayed.append(event.text)
+    assert relayed == ["The laundry"]
+
+
+async def test_an_openai_stream_whose_completion_id_changes_mid_reply_fails_instead_of_repeating() -> None:
+    body = sse(openai_chunk("The laundry"), openai_chunk("The laundry room", id="chatcmpl-2"), "[DONE]")
+    client, _ = make_client(lambda r: httpx.Response(200, stream=ByteChunks([body.encode()])))
+    with pytest.raises(ProviderError, match="restarted the job on another worker"):
+        await client.stream_chat(chat_job(), use_openai_route=True).result()

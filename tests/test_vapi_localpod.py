@@ -106,12 +106,19 @@ async def test_a_worker_killed_mid_reply_ends_the_stream_with_an_apology(pod: Lo
                         text += await anext(chunks)
                     running = pod.state.board.running()
                     assert running, "the reply finished before the worker could be killed"
-                    pod.kill_worker(job_id=running[0].id)
+                    job_id = running[0].id
+                    # The endpoint requeues the job for a replacement worker, as RunPod does; that
+                    # worker's cold start outlasts the turn budget, so the reply stalls.
+                    pod.faults.stall_cold_start(30.0, count=1)
+                    pod.kill_worker(job_id=job_id)
                     async for piece in chunks:
                         text += piece
+            await eventually(lambda: (j := pod.state.board.get(job_id)) is None or j.status.terminal)
         thread = await stack.thread("call-1")
     said = assert_vapi_stream(text)
     assert said.content.endswith(APOLOGY) and said.finish_reason == "stop"
+    job = pod.state.board.get(job_id)
+    assert job is None or job.status is JobStatus.CANCELLED  # the requeued job was cancelled
     spoken_before = said.content[: -len(APOLOGY)].strip()
     assert spoken_before  # the caller heard part of the reply first
     assert thread[1] == ("user", "Describe the laundry room rules in detail.")

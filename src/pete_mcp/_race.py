@@ -135,8 +135,10 @@ class Race:
                 raise self._final_error()
             wait_s = self._hedge_wait_s() if hedging else math.inf
             if wait_s <= 0:
-                if self.router.hedge.budget.try_spend():
+                budget = self.router.hedge.budget
+                if budget.try_spend():
                     if not self._start_next("hedge", reason=f"no first token after {self._hedge_delay_s():.2f} s"):
+                        budget.refund()  # every further route's breaker is open: nothing was sent
                         hedging = False
                 else:
                     hedging = False  # budget spent: this request waits on what it has
@@ -223,12 +225,17 @@ class Race:
         log.warning("provider %s failed before its first token: %s", attempt.route.provider, exc)
 
     def _cancel_others(self, winner: _Attempt) -> None:
+        now = time.monotonic()
         for attempt in self.attempts:
             if attempt is not winner and not attempt.done:
                 attempt.done = True
                 attempt.scope.cancel()
                 attempt.settle("cancelled")
                 self.router.stats.cancelled += 1
+                # Its first token would have come later than this: keep that lower bound, or the
+                # learned p95 would only ever see the fast replies and hedge ever earlier.
+                route = attempt.route
+                self.router.hedge.tracker.record(route.provider, route.model, now - attempt.started_at)
 
     async def _pump(self, attempt: _Attempt) -> None:
         """Run one attempt: forward its events (or its error) into the race's channel."""
@@ -267,10 +274,10 @@ class Race:
 
     # --- ending -------------------------------------------------------------------------------
     def _ended(self, winner: _Attempt | None, *, outcome: str) -> None:
-        if len(self.attempts) <= 1 and winner is not None:
-            return
         if winner is None:
             self.router.stats.failed += 1
+        if len(self.attempts) <= 1:
+            return  # no failover happened, so none ends
         self.router.events.publish(
             "failover.ended",
             alias=self.spec.alias,

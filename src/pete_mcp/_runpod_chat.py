@@ -114,7 +114,9 @@ async def runpod_stream_events(
         yield JobStarted(ref.id)
         parts: list[str] = []
         result: ChatResult | None = None
+        next_index = 0
         async for output in client._stream_outputs(ref.id, None, seen):
+            next_index = _check_not_restarted(output, next_index, ref.id, spoke=bool(parts))
             event = _event_from_worker_output(output, ref.id)
             if isinstance(event, TextDelta):
                 if event.text:
@@ -153,8 +155,12 @@ async def openai_events(client: RunPodClient, chat: ChatJob) -> AsyncGenerator[C
     body = chat_body(chat.model, chat.messages, chat.options, stream=True)
     chunks = client.openai_chat_stream(body)
     # Closing `chunks` closes the HTTP stream: hanging up is how this route stops its job.
+    run_id: object = None
     async with aclosing(chunks):
         async for chunk in chunks:
+            if parts and chunk.get("id") not in (None, run_id):
+                raise _restarted("the endpoint's OpenAI stream")
+            run_id = chunk.get("id", run_id)
             model = str(chunk.get("model") or model)
             if isinstance(chunk.get("usage"), dict):
                 usage = Usage(
@@ -177,6 +183,24 @@ async def openai_events(client: RunPodClient, chat: ChatJob) -> AsyncGenerator[C
         timings=Timings(ttft_s=ttft, total_s=anyio.current_time() - started),
         model=model,
     )
+
+
+def _restarted(where: str) -> ProviderError:
+    # RunPod re-runs a job whose worker died; its chunks start over. Text already relayed must
+    # not be followed by the re-run's (the caller would hear the start twice): fail the reply.
+    return ProviderError(
+        f"RunPod restarted the job on another worker mid-reply ({where}); the reply is incomplete.",
+        provider=PROVIDER,
+    )
+
+
+def _check_not_restarted(output: Any, next_index: int, job_id: str, *, spoke: bool) -> int:
+    """The chunk index the next `/stream` chunk should carry; raises if the job started over."""
+    if not (isinstance(output, dict) and output.get("type") == "chunk" and isinstance(output.get("index"), int)):
+        return next_index
+    if output["index"] < next_index and spoke:
+        raise _restarted(f"job {job_id}")
+    return output["index"] + 1
 
 
 def _event_from_worker_output(output: Any, job_id: str) -> TextDelta | ChatResult:

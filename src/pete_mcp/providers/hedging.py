@@ -79,6 +79,11 @@ class HedgeBudget:
         self.denied += 1
         return False
 
+    def refund(self) -> None:
+        """Give back a token whose hedge could not be sent."""
+        self.tokens = min(self.burst, self.tokens + 1.0)
+        self.spent -= 1
+
 
 class HedgePolicy:
     """Decides the hedge delay for a (provider, model) and whether a hedge is affordable."""
