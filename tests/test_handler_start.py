@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import httpx
@@ -53,12 +54,11 @@ class CountingBackend:
 
 @pytest.mark.slow
 async def test_worker_waits_for_a_model_server_that_starts_later_then_serves(
-    request: pytest.FixtureRequest,
+    model_data_dir: Path,
 ) -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed: run `uv sync --extra local`")
-    assert request.config.cache is not None
-    server = ModelServer(data_dir=request.config.cache.mkdir("pete-model-server"), port=pick_free_port())
+    server = ModelServer(data_dir=model_data_dir, port=pick_free_port())
     config = WorkerConfig(model_url=server.url, preload=("smollm2",), ready_timeout_s=60)
     loads: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=60) as http:

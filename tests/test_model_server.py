@@ -55,9 +55,8 @@ def test_gemma_is_served_with_the_gemma_chat_format(model_server: RunningModelSe
 
 
 @pytest.mark.slow
-def test_stop_ends_the_process(request: pytest.FixtureRequest) -> None:
-    assert request.config.cache is not None
-    server = ModelServer(data_dir=request.config.cache.mkdir("pete-model-server"))
+def test_stop_ends_the_process(model_data_dir: Path) -> None:
+    server = ModelServer(data_dir=model_data_dir)
     try:
         server.start()
     except Exception as err:  # the `local` extra may be missing
@@ -70,9 +69,8 @@ def test_stop_ends_the_process(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.mark.slow
-def test_the_server_stops_when_the_process_that_started_it_is_killed(request: pytest.FixtureRequest) -> None:
-    assert request.config.cache is not None
-    data_dir = request.config.cache.mkdir("pete-model-server")
+def test_the_server_stops_when_the_process_that_started_it_is_killed(model_data_dir: Path) -> None:
+    data_dir = model_data_dir
     starter = textwrap.dedent(
         f"""
         import sys, time

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -37,15 +38,18 @@ class RunningModelServer:
 
 
 @pytest.fixture(scope="session")
-def model_server(request: pytest.FixtureRequest) -> Iterator[RunningModelServer]:
+def model_data_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where model servers keep the assembled gemma GGUF (253 MB): pytest's cache, kept across runs."""
+    cache = getattr(request.config, "cache", None)
+    return cache.mkdir("pete-model-server") if cache is not None else tmp_path_factory.mktemp("pete-model-server")
+
+
+@pytest.fixture(scope="session")
+def model_server(model_data_dir: Path) -> Iterator[RunningModelServer]:
     """A real llama.cpp server with SmolLM2 (`chat_model`) and gemma (`base_model`), on a free port."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed: run `uv sync --extra local` for the real-model tests")
-    # The assembled gemma GGUF (253 MB) is cached across runs in pytest's cache directory.
-    data_dir = request.config.cache.mkdir("pete-model-server") if request.config.cache else None
-    if data_dir is None:
-        pytest.skip("pytest's cache directory is disabled (-p no:cacheprovider); the model server needs it")
-    server = ModelServer(data_dir=data_dir, port=0, n_threads=2)
+    server = ModelServer(data_dir=model_data_dir, port=0, n_threads=2)
     try:
         server.start()
     except ConfigError as err:
