@@ -87,7 +87,17 @@ class OpenAIApi:
             return Response(status_code=499)
         if not job.chunks:
             return JSONResponse(_aggregated(job)) if job.status is JobStatus.COMPLETED else _job_error(job)
-        return _RelayResponse(self._events(job), on_close=lambda: self._state.board.cancel(job))
+        return _RelayResponse(self._events(job), on_close=lambda: self._cancel_unless_answered(job))
+
+    def _cancel_unless_answered(self, job: Job) -> None:
+        """A client hanging up stops its job, unless the worker already streamed `[DONE]`.
+
+        The client leaves as soon as it reads `[DONE]`, usually before the worker's job-done
+        arrives; cancelling then would count a finished answer as CANCELLED.
+        """
+        answered = any(isinstance(c, str) and "data: [DONE]" in c for c in job.chunks[-1:])
+        if not answered:
+            self._state.board.cancel(job)
 
     async def _events(self, job: Job) -> AsyncIterator[str]:
         sent = 0
