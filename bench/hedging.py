@@ -66,6 +66,7 @@ class Sample:
     hedges: int
     failovers: int
     denied: int  # hedges the budget refused this request
+    at: float  # when it started (time.monotonic)
 
 
 @dataclass
@@ -106,6 +107,7 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
     # One request at a time per arm, so the differences below are this request's.
     hedges, failovers, denied = stats.hedges, stats.failovers, budget.denied
     started = time.perf_counter()
+    started_at = time.monotonic()
     ttft: float | None = None
     try:
         async for event in arm.core.chat(turn):
@@ -123,6 +125,7 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
                         stats.hedges - hedges,
                         stats.failovers - failovers,
                         budget.denied - denied,
+                        at=started_at,
                     )
                 )
     except Exception as exc:
@@ -149,21 +152,22 @@ def build_arm(
     return Arm(name, build_core(settings, providers=providers, registry=ModelRegistry({"jamie": spec}, "jamie")))
 
 
-async def kill_a_busy_worker(pod: LocalPod, kills: list[str]) -> None:
+async def kill_a_busy_worker(pod: LocalPod, kills: list[float]) -> None:
     """Kill the worker of the first job seen running (waits up to 30 s for one)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         running = pod.state.board.running()
         if running:
             try:
-                kills.append(pod.kill_worker(job_id=running[0].id))
+                pod.kill_worker(job_id=running[0].id)
+                kills.append(time.monotonic())
                 return
             except Exception:  # the job finished in between
                 pass
         await asyncio.sleep(0.01)
 
 
-async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]:
+async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[float]]:
     data_dir = Settings.model_validate({}).data_dir
     with tempfile.TemporaryDirectory(prefix="pete-bench-hedging-") as tmp:
         server = ModelServer(data_dir=data_dir, port=0, n_threads=2)
@@ -203,7 +207,7 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[str]]
                     delay = arms["on"].core.router.hedge.delay_s("runpod", SMOLLM2_ALIAS)
                     pod.faults.stall_jobs(args.stall_s, share=args.stall_share)
                     pod.faults.fail_route("openai", 503, share=args.error_share)
-                    kills: list[str] = []
+                    kills: list[float] = []
                     kill_at = {args.requests // 3, 2 * args.requests // 3}
                     for i in range(args.requests):
                         if i in kill_at:
@@ -240,7 +244,13 @@ def table(arms: dict[str, Arm]) -> list[str]:
     return rows
 
 
-def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: list[str], elapsed_s: float) -> str:
+def since_kill(sample: Sample, kills: list[float]) -> str:
+    """How long after the latest worker kill a request started (kills restart a worker process)."""
+    before = [sample.at - k for k in kills if k <= sample.at + 1.0]
+    return f", {min(before):.1f} s after a kill" if before and min(before) < 15 else ""
+
+
+def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: list[float], elapsed_s: float) -> str:
     on, off = arms["on"], arms["off"]
     p99_on, p99_off = percentile(on.ttfts, 99), percentile(off.ttfts, 99)
     load = os.getloadavg()[0]
@@ -274,6 +284,7 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         "Slowest replies with hedging on (TTFT, who answered, hedges/failovers it took): "
         + "; ".join(
             f"{x.ttft_s:.2f} s {x.provider} h{x.hedges}/f{x.failovers}{' budget-denied' if x.denied else ''}"
+            f"{since_kill(x, kills)}"
             for x in slowest
         )
         + ".",

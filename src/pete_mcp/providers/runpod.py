@@ -50,7 +50,7 @@ class RunPodProvider:
                         announced = True
                         yield event
                     continue
-                if not announced and chat.job_id:  # the OpenAI route learns the id from a header
+                if not announced and chat.job_id:  # a /stream job: its id is known once /run answers
                     announced = True
                     yield JobStarted(chat.job_id)
                 if isinstance(event, TextDelta):
