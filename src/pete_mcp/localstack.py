@@ -8,12 +8,10 @@ SIGTERM stops everything in reverse order, so no child process is left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -21,26 +19,15 @@ import uvicorn
 
 from .app import build_app, check_bind_safety
 from .core import build_core
+from .embedded_server import EmbeddedServer
 from .errors import PeteError
 from .settings import Settings
 
-__all__ = ["EmbeddedServer", "connection_help", "run_up"]
+__all__ = ["connection_help", "run_up"]
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the embedding program decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    @property
-    def bound_port(self) -> int:
-        return int(self.servers[0].sockets[0].getsockname()[1])
 
 
 def connection_help(settings: Settings, gateway: str) -> str:

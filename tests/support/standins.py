@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,17 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from pete_mcp.embedded_server import EmbeddedServer
+
 SLACK_PATH = "/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"
 GITHUB_TOKEN = "ghp_standin_token_0123456789"
 GITHUB_REPO = "pete-ops/pete"
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the test decides when to stop."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @asynccontextmanager
@@ -52,7 +46,7 @@ async def serving(app: Any, *, lifespan: Literal["auto", "on", "off"] = "on") ->
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan=lifespan, ws="none", timeout_graceful_shutdown=2
     )
-    server = _QuietServer(config)
+    server = EmbeddedServer(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         with anyio.fail_after(30):

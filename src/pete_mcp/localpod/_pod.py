@@ -10,12 +10,11 @@ it returns. It installs no signal handlers: the host program owns those (`run_lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from ..embedded_server import EmbeddedServer
 from ._app import build_localpod_app
 from ._config import LocalPodConfig
 from ._faults import Faults
@@ -33,14 +33,6 @@ from ._workers import WorkerPhase
 __all__ = ["LocalPod"]
 
 logger = logging.getLogger(__name__)
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the embedding program decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class LocalPod:
@@ -57,7 +49,7 @@ class LocalPod:
         self._http = http
         self._parent_env = parent_env
         self._state: PodState | None = None
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._temp_dir: Path | None = None
@@ -170,7 +162,7 @@ class LocalPod:
             ws="none",
             timeout_graceful_shutdown=1,
         )
-        self._server = _EmbeddedServer(server_config)
+        self._server = EmbeddedServer(server_config)
         self._serving = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._serving.done():
