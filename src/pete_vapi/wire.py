@@ -65,21 +65,11 @@ class CallInfo(_Lenient):
     metadata: dict[str, Any] | None = None
 
 
-class ChatCompletionRequest(_Lenient):
-    """The Custom LLM request: OpenAI chat completions plus VAPI's `call`, `customer`, ..."""
+class _FromCall(_Lenient):
+    """Who is calling, read leniently from where VAPI puts it on both the LLM request and server messages."""
 
-    model: str | None = None
-    messages: list[WireMessage] = Field(default_factory=list)
-    stream: bool | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
     call: CallInfo | None = None
     customer: dict[str, Any] | None = None
-    phoneNumber: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
 
     @property
     def call_id(self) -> str | None:
@@ -95,6 +85,21 @@ class ChatCompletionRequest(_Lenient):
             if holder and isinstance(holder.get("number"), str):
                 return holder["number"]
         return None
+
+
+class ChatCompletionRequest(_FromCall):
+    """The Custom LLM request: OpenAI chat completions plus VAPI's `call`, `customer`, ..."""
+
+    model: str | None = None
+    messages: list[WireMessage] = Field(default_factory=list)
+    stream: bool | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    phoneNumber: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
 
     @property
     def control_url(self) -> str | None:
@@ -131,13 +136,11 @@ class ToolCall(_Lenient):
         return {}
 
 
-class ServerMessage(_Lenient):
+class ServerMessage(_FromCall):
     """The `message` object of a Server URL POST; dispatch is on `type`."""
 
     type: str = ""
     timestamp: float | None = None
-    call: CallInfo | None = None
-    customer: dict[str, Any] | None = None
     phoneNumber: dict[str, Any] | None = None
     status: str | None = None
     endedReason: str | None = None
@@ -146,19 +149,6 @@ class ServerMessage(_Lenient):
     toolWithToolCallList: list[dict[str, Any]] | None = None
     artifact: dict[str, Any] | None = None
     analysis: dict[str, Any] | None = None
-
-    @property
-    def call_id(self) -> str | None:
-        if self.call is None:
-            return None
-        return self.call.id or self.call.callId
-
-    @property
-    def caller_number(self) -> str | None:
-        for holder in (self.customer, self.call.customer if self.call else None):
-            if holder and isinstance(holder.get("number"), str):
-                return holder["number"]
-        return None
 
     def tool_calls(self) -> list[ToolCall]:
         """`toolCallList`, else legacy `toolCalls` (never both), deduplicated on id, in order."""
