@@ -35,8 +35,8 @@ from gpu_handler import JobHandler, WorkerConfig
 from gpu_handler.backends import OpenAICompatibleBackend, build_http_client
 
 from pete_mcp.contract import ChatResult, StreamChunk
-from pete_mcp.model_server import SMOLLM2_ALIAS, ModelServer
-from pete_mcp.settings import Settings
+from pete_mcp.core.settings import Settings
+from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"

@@ -36,16 +36,16 @@ from pathlib import Path
 import httpx
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ChatTurn, Core, Reply, build_core
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
-from pete_mcp.model_server import SMOLLM2_ALIAS, ModelServer
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import TextDelta
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.router import RouterStats
-from pete_mcp.runpod_client import RunPodClient
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Core, Reply, build_core
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
+from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.routing.router import RouterStats
+from pete_mcp.runpod.client import RunPodClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"

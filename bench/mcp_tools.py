@@ -30,12 +30,12 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from pete_mcp.app import build_app
-from pete_mcp.core import Core, build_core
-from pete_mcp.health import run_checks
-from pete_mcp.models import ModelRegistry
-from pete_mcp.operator_views import model_list
-from pete_mcp.server import build_mcp_server, mcp_face
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry
+from pete_mcp.core.settings import Settings
+from pete_mcp.faces.mcp.server import build_mcp_server, mcp_face
+from pete_mcp.faces.mcp.views import model_list
+from pete_mcp.gateway import Core, build_core
+from pete_mcp.ops.health import run_checks
 
 TOKEN = "bench-token"
 TOOLS = (("health", {"probe": False}), ("list_models", {}))

@@ -26,11 +26,11 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from pete_mcp.contract import ChatOptions, Message, Usage
-from pete_mcp.core import ChatTurn, Core, build_core
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Core, build_core
 from pete_mcp.metrics import Metrics, RequestRecord
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import Completion, ProviderHealth, StreamEvent, TextDelta
-from pete_mcp.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"

@@ -41,12 +41,12 @@ import runpod
 from runpod.endpoint.asyncio.asyncio_runner import Endpoint as SdkEndpoint
 
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, Message
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
-from pete_mcp.model_server import SMOLLM2_ALIAS, ModelServer
-from pete_mcp.providers.base import TextDelta
-from pete_mcp.runpod_client import RunPodClient
-from pete_mcp.settings import Settings
-from pete_mcp.sse import DONE, iter_sse_data
+from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.core.sse import DONE, iter_sse_data
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
+from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
+from pete_mcp.runpod.client import RunPodClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"

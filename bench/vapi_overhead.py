@@ -4,7 +4,7 @@ What runs, all on this machine, each in its own process:
 
 - **mock**: a tiny OpenAI-compatible server streaming `--deltas` content deltas (the first
   after `--first-ms`, then one every `--gap-ms`), so the figures are overhead, not a model;
-- **pete**: `pete_vapi.build_app` under uvicorn (one worker), its core's only provider an
+- **pete**: `pete_mcp.app.build_app` with the VAPI face under uvicorn (one worker), its core's only provider an
   `OpenAICompatibleProvider` pointed at the mock;
 - **litellm**: LiteLLM's proxy (`litellm --num_workers 1`, no database, no callbacks, no
   retries), configured in front of the same mock (gateway-and-latency.md §2.7).
@@ -114,16 +114,16 @@ def serve_mock(port: int, first_ms: float, deltas: int, gap_ms: float) -> None:
 
 # --- the gateway under test (runs as `--role pete`) -------------------------------------------
 def jamie_on(provider: str, model: str) -> Any:
-    from pete_mcp.models import ModelRegistry, ModelSpec, Route
+    from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 
     spec = ModelSpec("jamie", (Route(provider, model),), 2048, "Jamie", "You are Jamie. Answer briefly.")
     return ModelRegistry({"jamie": spec}, "jamie")
 
 
 def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncClient) -> Any:
-    from pete_mcp.core import build_core
-    from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-    from pete_mcp.settings import Settings
+    from pete_mcp.core.settings import Settings
+    from pete_mcp.gateway import build_core
+    from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
 
     settings = Settings.model_validate(
         {"data_dir": data_dir, "hedging": False, "log_level": "WARNING", "vapi_auth": "bearer", "vapi_secret": KEY}
@@ -135,13 +135,15 @@ def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncCli
 def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     import uvicorn
 
-    from pete_vapi import build_app
+    from pete_mcp.app import build_app
+    from pete_vapi import vapi_face
 
     logging.basicConfig(level=logging.WARNING)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
     )
-    app = build_app(build_core_on(backend, model, data_dir, http))
+    core = build_core_on(backend, model, data_dir, http)
+    app = build_app(core, faces=[vapi_face(core)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
 
 
@@ -289,8 +291,8 @@ def http_target(
 def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[float]]:
     """TTFT of `core.chat` for one new conversation, measured in the process that calls it."""
     from pete_mcp.contract import ChatOptions, Message
-    from pete_mcp.core import ChatTurn
-    from pete_mcp.providers.base import TextDelta
+    from pete_mcp.core.provider import TextDelta
+    from pete_mcp.gateway import ChatTurn
 
     async def first_content() -> float:
         turn = ChatTurn(
@@ -601,7 +603,7 @@ async def run(args: argparse.Namespace) -> str:
             mock.wait(timeout=10)
         real: list[Level] = []
         if args.real_model:
-            from pete_mcp.model_server import SMOLLM2_ALIAS, ModelServer
+            from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
 
             print("real model (llama.cpp SmolLM2):", file=sys.stderr)
             with ModelServer(data_dir=work / "model", port=0, n_threads=2) as server:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pete_mcp.settings import Settings
+from pete_mcp.core.settings import Settings
 
 __all__ = ["WorkerConfig"]
 

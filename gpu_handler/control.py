@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from pete_mcp.contract import ControlJob, ControlResult
-from pete_mcp.errors import InputError
+from pete_mcp.core.errors import InputError
 
 from .backends.base import ModelBackend
 from .config import WorkerConfig

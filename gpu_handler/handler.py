@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pete_mcp.contract import ChatJob, ControlJob, ErrorCode, JobError, JobInput, parse_job_input
-from pete_mcp.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
+from pete_mcp.core.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
 
 from .backends.base import ModelBackend
 from .chat import run_chat_job

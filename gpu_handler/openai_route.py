@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pete_mcp.contract import OpenAIJob
-from pete_mcp.errors import InputError
+from pete_mcp.core.errors import InputError
 
 from .backends.base import ChatRequest, ModelBackend
 from .config import WorkerConfig

@@ -11,7 +11,7 @@ import time
 
 import anyio
 
-from pete_mcp.errors import ProviderUnavailable
+from pete_mcp.core.errors import ProviderUnavailable
 
 from .backends.base import ModelBackend
 

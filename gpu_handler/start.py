@@ -11,8 +11,8 @@ import asyncio
 import logging
 import sys
 
-from pete_mcp.errors import PeteError
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import PeteError
+from pete_mcp.core.settings import Settings
 
 from .backends import build_backend, build_http_client
 from .config import WorkerConfig

@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from pete_mcp.alerts import run_alerts
-from pete_mcp.core import build_core
-from pete_mcp.localpod import LocalPodConfig
-from pete_mcp.metrics_service import run_metrics_service
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.runpod_client import RunPodClient
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import build_core
+from pete_mcp.local.localpod import LocalPodConfig
+from pete_mcp.metrics.service import run_metrics_service
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.runpod.client import RunPodClient
 from tests.support.localpod import running_localpod
 from tests.support.standins import Standins
 

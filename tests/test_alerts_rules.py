@@ -18,11 +18,11 @@ from pete_mcp.alerts import (
     TtftOverBudget,
     default_rules,
 )
-from pete_mcp.events import Event
+from pete_mcp.core.events import Event
+from pete_mcp.core.provider import ProviderHealth
+from pete_mcp.core.settings import Settings
 from pete_mcp.metrics import Metrics, RequestRecord
-from pete_mcp.metrics_snapshot import DeployEntry
-from pete_mcp.providers.base import ProviderHealth
-from pete_mcp.settings import Settings
+from pete_mcp.metrics.snapshot import DeployEntry
 
 pytestmark = pytest.mark.anyio
 

@@ -18,9 +18,9 @@ from pete_mcp.alerts import (
     SlackWebhookSink,
     sinks_from_settings,
 )
-from pete_mcp.errors import ConfigError
-from pete_mcp.events import EventBus
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import ConfigError
+from pete_mcp.core.events import EventBus
+from pete_mcp.core.settings import Settings
 from tests.support.standins import Standins
 
 pytestmark = pytest.mark.anyio

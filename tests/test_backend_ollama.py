@@ -13,8 +13,8 @@ from gpu_handler.backends import ChatEnd, ChatRequest, OllamaBackend, TextDelta
 from gpu_handler.readiness import prepare_backend
 
 from pete_mcp.contract import ChatResult, ControlResult, ErrorCode, JobError, StreamChunk
-from pete_mcp.errors import NotFound, ProviderError
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.core.errors import NotFound, ProviderError
+from pete_mcp.local.model_server import pick_free_port
 from tests.support.ollama_standin import REPLY, RunningOllama
 
 pytestmark = pytest.mark.anyio

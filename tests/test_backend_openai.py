@@ -8,8 +8,8 @@ import httpx
 import pytest
 from gpu_handler.backends import ChatEnd, ChatRequest, OpenAICompatibleBackend, TextDelta
 
-from pete_mcp.errors import NotFound, ProviderUnavailable
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.core.errors import NotFound, ProviderUnavailable
+from pete_mcp.local.model_server import pick_free_port
 from tests.support.model_server import RunningModelServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

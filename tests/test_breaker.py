@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pete_mcp.providers.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from pete_mcp.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 
 
 class Clock:

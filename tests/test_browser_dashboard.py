@@ -23,16 +23,16 @@ from mcp import Client
 
 from pete_mcp.app import build_app
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ChatTurn, Core, build_core
-from pete_mcp.dashboard_api import dashboard_face
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
-from pete_mcp.models import JAMIE_SYSTEM_PROMPT, ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import ModelProvider
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.runpod_client import RunPodClient
-from pete_mcp.server import build_mcp_server
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import JAMIE_SYSTEM_PROMPT, ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import ModelProvider
+from pete_mcp.core.settings import Settings
+from pete_mcp.faces.dashboard import dashboard_face
+from pete_mcp.faces.mcp.server import build_mcp_server
+from pete_mcp.gateway import ChatTurn, Core, build_core
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.runpod.client import RunPodClient
 from tests.support.localpod import running_localpod
 from tests.support.model_server import RunningModelServer
 from tests.support.standins import serving

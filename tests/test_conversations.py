@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.conversations import estimate_tokens, fit_to_window
-from pete_mcp.core import ChatTurn, build_core
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.settings import Settings
+from pete_mcp.core.conversations import estimate_tokens, fit_to_window
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, build_core
 from tests.support.scripted import ScriptedProvider
 
 SYSTEM = [{"role": "system", "content": "You are Jamie."}]

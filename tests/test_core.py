@@ -3,11 +3,11 @@ from pathlib import Path
 import pytest
 
 from pete_mcp.contract import Message
-from pete_mcp.core import ChatTurn, Reply, build_core
-from pete_mcp.errors import NotFound, ProviderUnavailable
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import TextDelta
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import NotFound, ProviderUnavailable
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Reply, build_core
 from tests.support.scripted import ScriptedProvider
 
 pytestmark = pytest.mark.anyio

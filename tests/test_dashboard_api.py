@@ -21,11 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pete_mcp.app import build_app
 from pete_mcp.contract import Message
-from pete_mcp.core import ChatTurn, Core, build_core
-from pete_mcp.dashboard_api import dashboard_face
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.server import build_mcp_server
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.faces.dashboard import dashboard_face
+from pete_mcp.faces.mcp.server import build_mcp_server
+from pete_mcp.gateway import ChatTurn, Core, build_core
 from tests.support.mcp import standin_deployer
 from tests.support.runpod_rest_standin import RunPodStandIn
 from tests.support.scripted import ScriptedProvider

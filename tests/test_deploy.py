@@ -13,9 +13,9 @@ import pytest
 from mcp import MCPError
 from mcp.types import ElicitResult, TextContent
 
-from pete_mcp.deploy import check_image_pinned
-from pete_mcp.errors import AuthError, InputError, NotFound
-from pete_mcp.runpod_rest import RunPodRest
+from pete_mcp.core.errors import AuthError, InputError, NotFound
+from pete_mcp.ops.deploy import check_image_pinned
+from pete_mcp.runpod.rest import RunPodRest
 from tests.support.mcp import connect, open_core, standin_deployer
 from tests.support.runpod_rest_standin import API_KEY, FIRST_IMAGE, RunPodStandIn
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pete_mcp.cli import main
-from pete_mcp.settings import Settings
+from pete_mcp.cli.main import main
+from pete_mcp.core.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

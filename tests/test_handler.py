@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from runpod.serverless.modules.rp_job import run_job_generator
 
 from pete_mcp.contract import ChatResult, ControlResult, ErrorCode, JobError, StreamChunk
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.local.model_server import pick_free_port
 from tests.support.model_server import RunningModelServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

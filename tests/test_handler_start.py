@@ -18,8 +18,8 @@ from gpu_handler.backends import ChatEvent, ChatRequest, OpenAICompatibleBackend
 from gpu_handler.readiness import prepare_backend, wait_until_ready
 
 from pete_mcp.contract import ChatResult, ModelState
-from pete_mcp.errors import ProviderUnavailable
-from pete_mcp.model_server import ModelServer, pick_free_port
+from pete_mcp.core.errors import ProviderUnavailable
+from pete_mcp.local.model_server import ModelServer, pick_free_port
 
 pytestmark = pytest.mark.anyio
 

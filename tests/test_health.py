@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from pete_mcp.cli import main
-from pete_mcp.doctor import doctor_report
-from pete_mcp.health import key_figures, run_checks
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.cli.main import main
+from pete_mcp.local.model_server import pick_free_port
+from pete_mcp.ops.doctor import doctor_report
+from pete_mcp.ops.health import key_figures, run_checks
 from tests.support.mcp import OpenAIStandIn, open_core
 
 pytestmark = pytest.mark.anyio

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pete_mcp.providers.hedging import HedgeBudget, HedgePolicy, TtftTracker
+from pete_mcp.routing.hedging import HedgeBudget, HedgePolicy, TtftTracker
 
 
 def test_p95_needs_enough_samples_then_follows_the_slow_tail() -> None:

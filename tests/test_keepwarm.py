@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pete_mcp.core import build_core
-from pete_mcp.errors import ConfigError
-from pete_mcp.keepwarm import KeepWarm, KeepWarmSchedule, cost_per_day, gpu_price_per_s
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import ConfigError
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import build_core
+from pete_mcp.runpod.keepwarm import KeepWarm, KeepWarmSchedule, cost_per_day, gpu_price_per_s
 from tests.support.paced_provider import PacedProvider
 from tests.support.polling import eventually
 

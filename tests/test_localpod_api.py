@@ -13,7 +13,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from pete_mcp.localpod import LocalPodConfig
+from pete_mcp.local.localpod import LocalPodConfig
 from tests.support.localpod import inprocess_pod
 
 pytestmark = pytest.mark.anyio

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pete_mcp.localpod import Job, JobStatus, LocalPodConfig
-from pete_mcp.localpod._board import JobBoard
-from pete_mcp.localpod._job import JobPolicy
+from pete_mcp.local.localpod import Job, JobStatus, LocalPodConfig
+from pete_mcp.local.localpod._board import JobBoard
+from pete_mcp.local.localpod._job import JobPolicy
 
 POLICY = JobPolicy(execution_timeout_s=600.0, ttl_s=86_400.0)
 

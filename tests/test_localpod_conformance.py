@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from starlette.routing import Match, Route
 
-from pete_mcp.localpod import LocalPodConfig, WireRecord, build_localpod_app
+from pete_mcp.local.localpod import LocalPodConfig, WireRecord, build_localpod_app
 from tests.support.localpod import REPO_ROOT, pod_client, running_localpod
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("runpod_sdk")]

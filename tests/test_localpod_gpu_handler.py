@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from pete_mcp.contract import ChatResult, StreamChunk
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
 from tests.support.localpod import REPO_ROOT, pod_client, running_localpod
 from tests.support.model_server import RunningModelServer
 

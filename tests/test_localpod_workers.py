@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from pete_mcp.localpod import LocalPod, LocalPodConfig
+from pete_mcp.local.localpod import LocalPod, LocalPodConfig
 from tests.support.localpod import (
     live_group_members,
     pod_client,

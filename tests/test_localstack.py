@@ -13,9 +13,9 @@ import httpx
 import psutil
 import pytest
 
-from pete_mcp.localstack import connection_help
-from pete_mcp.model_server import pick_free_port
-from pete_mcp.settings import Settings
+from pete_mcp.core.settings import Settings
+from pete_mcp.local.model_server import pick_free_port
+from pete_mcp.local.stack import connection_help
 
 pytest.importorskip("llama_cpp", reason="the local stack needs the `local` extra")
 

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from pete_mcp.app import build_app
-from pete_mcp.errors import ConfigError
-from pete_mcp.server import mcp_face
+from pete_mcp.core.errors import ConfigError
+from pete_mcp.faces.mcp.server import mcp_face
 from tests.support.mcp import ERAS, OpenAIStandIn, make_core, serve_in_thread
 
 TOKEN = "op-token-for-tests"

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.local.model_server import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"

@@ -14,10 +14,10 @@ import anyio
 import httpx
 import pytest
 
-from pete_mcp.core import build_core
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import build_core
+from pete_mcp.routing.providers.runpod import RunPodProvider
 from tests.support.mcp import ERAS, connect
 from tests.support.runpod_stack import gpu_pod, runpod_client_for
 

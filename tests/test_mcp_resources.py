@@ -14,8 +14,8 @@ from mcp import MCPError
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import ResourceUpdatedNotification, TextResourceContents
 
-from pete_mcp.events import EventBus
-from pete_mcp.live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI, ResourceUpdates
+from pete_mcp.core.events import EventBus
+from pete_mcp.faces.mcp.live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI, ResourceUpdates
 from tests.support.mcp import connect, open_core
 
 pytestmark = pytest.mark.anyio

@@ -7,10 +7,10 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pete_mcp.core.provider import ProviderHealth
 from pete_mcp.metrics import Metrics, RequestRecord
-from pete_mcp.metrics_histogram import GENAI_DURATION_BUCKETS, GENAI_TTFT_BUCKETS, Histogram
-from pete_mcp.metrics_prometheus import prometheus_registry, render_prometheus
-from pete_mcp.providers.base import ProviderHealth
+from pete_mcp.metrics._histogram import GENAI_DURATION_BUCKETS, GENAI_TTFT_BUCKETS, Histogram
+from pete_mcp.metrics._prometheus import prometheus_registry, render_prometheus
 
 
 class Clock:

@@ -10,12 +10,12 @@ import anyio
 import pytest
 
 from pete_mcp.contract import Message
-from pete_mcp.core import ChatTurn, Core, build_core
-from pete_mcp.errors import ProviderTimeout
-from pete_mcp.metrics_service import run_metrics_service
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import ProviderHealth
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import ProviderTimeout
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import ProviderHealth
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Core, build_core
+from pete_mcp.metrics.service import run_metrics_service
 from tests.support.scripted import ScriptedProvider
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pete_mcp.errors import ProviderUnavailable
-from pete_mcp.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, LocalModel, ModelServer, write_server_config
+from pete_mcp.core.errors import ProviderUnavailable
+from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, LocalModel, ModelServer, write_server_config
 from tests.support.model_server import RunningModelServer
 
 
@@ -75,7 +75,7 @@ def test_the_server_stops_when_the_process_that_started_it_is_killed(model_data_
         f"""
         import sys, time
         from pathlib import Path
-        from pete_mcp.model_server import ModelServer
+        from pete_mcp.local.model_server import ModelServer
         server = ModelServer(data_dir=Path({str(data_dir)!r}))
         server.start()
         print(server._process.pid, flush=True)

@@ -9,11 +9,11 @@ import pytest
 from gpu_handler import BAKED_MODELS
 from pydantic import SecretStr
 
-from pete_mcp.core import fallback_routes
-from pete_mcp.errors import ConfigError, NotFound
-from pete_mcp.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS
-from pete_mcp.models import LOCAL_MODELS, PRODUCTION_MODELS, ModelRegistry, ModelSpec, Route
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import ConfigError, NotFound
+from pete_mcp.core.models import LOCAL_MODELS, PRODUCTION_MODELS, ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import fallback_routes
+from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS
 
 
 def test_production_models_are_exactly_what_the_worker_image_bakes() -> None:

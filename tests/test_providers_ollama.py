@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.errors import NotFound, ProviderError, ProviderUnavailable
-from pete_mcp.providers.base import Completion, ModelProvider, StreamEvent, TextDelta
-from pete_mcp.providers.ollama import OllamaProvider, ollama_chat_body
+from pete_mcp.core.errors import NotFound, ProviderError, ProviderUnavailable
+from pete_mcp.core.provider import Completion, ModelProvider, StreamEvent, TextDelta
+from pete_mcp.routing.providers.ollama import OllamaProvider, ollama_chat_body
 from tests.support.ollama_standin import REPLY, RunningOllama
 from tests.support.polling import eventually
 

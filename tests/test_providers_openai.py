@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import default_providers
-from pete_mcp.errors import NotFound, ProviderUnavailable
-from pete_mcp.providers.base import Completion, TextDelta
-from pete_mcp.providers.ollama import OllamaProvider
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import NotFound, ProviderUnavailable
+from pete_mcp.core.provider import Completion, TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import default_providers
+from pete_mcp.routing.providers.ollama import OllamaProvider
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
 
 pytestmark = pytest.mark.anyio
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.errors import ProviderError
-from pete_mcp.localpod import JobStatus, LocalPod
-from pete_mcp.providers.base import Completion, JobStarted, ModelProvider, StreamEvent, TextDelta
-from pete_mcp.providers.runpod import RunPodProvider
+from pete_mcp.core.errors import ProviderError
+from pete_mcp.core.provider import Completion, JobStarted, ModelProvider, StreamEvent, TextDelta
+from pete_mcp.local.localpod import JobStatus, LocalPod
+from pete_mcp.routing.providers.runpod import RunPodProvider
 from tests.support.runpod_stack import gpu_pod, runpod_client_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -97,7 +97,7 @@ async def test_health_reports_workers_and_queue_without_running_a_job(pod: Local
 
 
 async def test_health_of_an_unreachable_endpoint_is_not_ok() -> None:
-    from pete_mcp.runpod_client import RunPodClient
+    from pete_mcp.runpod.client import RunPodClient
 
     async with httpx.AsyncClient() as http:
         client = RunPodClient(http, base_url="http://127.0.0.1:9/v2", endpoint_id="x", api_key="k", retries=0)

@@ -10,13 +10,13 @@ import anyio
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.errors import ConfigError, InputError, ProviderError, ProviderUnavailable
-from pete_mcp.events import Event, EventBus
-from pete_mcp.models import ModelSpec, Route
-from pete_mcp.providers.base import Completion, JobStarted, StreamEvent, TextDelta
-from pete_mcp.providers.breaker import BreakerPolicy, BreakerState
-from pete_mcp.providers.hedging import HedgeBudget, HedgePolicy
-from pete_mcp.router import Router
+from pete_mcp.core.errors import ConfigError, InputError, ProviderError, ProviderUnavailable
+from pete_mcp.core.events import Event, EventBus
+from pete_mcp.core.models import ModelSpec, Route
+from pete_mcp.core.provider import Completion, JobStarted, StreamEvent, TextDelta
+from pete_mcp.routing.breaker import BreakerPolicy, BreakerState
+from pete_mcp.routing.hedging import HedgeBudget, HedgePolicy
+from pete_mcp.routing.router import Router
 from tests.support.paced_provider import PacedProvider
 from tests.support.polling import eventually
 

@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ChatTurn, Core, Reply, build_core
-from pete_mcp.localpod import LocalPod
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import TextDelta
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Core, Reply, build_core
+from pete_mcp.local.localpod import LocalPod
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+from pete_mcp.routing.providers.runpod import RunPodProvider
 from tests.support.polling import eventually
 from tests.support.runpod_stack import gpu_pod, runpod_client_for
 

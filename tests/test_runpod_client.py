@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from pete_mcp.contract import ChatJob, ChatResult, Message
-from pete_mcp.errors import (
+from pete_mcp.core.errors import (
     AuthError,
     ConfigError,
     InputError,
@@ -29,15 +29,15 @@ from pete_mcp.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from pete_mcp.providers.base import JobStarted, TextDelta
-from pete_mcp.runpod_client import (
+from pete_mcp.core.provider import JobStarted, TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.runpod.client import (
     JobPolicy,
     JobStatus,
     RunPodClient,
     decode_worker_error,
     runpod_client_from_settings,
 )
-from pete_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, Message
-from pete_mcp.errors import AuthError, JobFailed, NotFound, ProviderTimeout, ProviderUnavailable
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
-from pete_mcp.providers.base import JobStarted, TextDelta
-from pete_mcp.runpod_client import JobStatus, RunPodClient
+from pete_mcp.core.errors import AuthError, JobFailed, NotFound, ProviderTimeout, ProviderUnavailable
+from pete_mcp.core.provider import JobStarted, TextDelta
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
+from pete_mcp.runpod.client import JobStatus, RunPodClient
 from tests.support.localpod import poll_until, running_localpod, wait_for_file
 from tests.support.model_server import RunningModelServer
 

@@ -8,11 +8,11 @@ import anyio
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ChatTurn, Reply, build_core
-from pete_mcp.errors import ProviderError, ProviderTimeout, ProviderUnavailable
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import TextDelta
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatTurn, Reply, build_core
 from tests.support.paced_provider import PacedProvider
 
 pytestmark = pytest.mark.anyio

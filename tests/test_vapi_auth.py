@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.types import Message as AsgiMessage
 
-from pete_mcp.settings import Settings
+from pete_mcp.core.settings import Settings
 from pete_vapi.auth import LlmAuth, ReplayGuard, WebhookAuth
 from pete_vapi.custom_llm import CustomLlmEndpoint
 from tests.support.scripted import ScriptedProvider

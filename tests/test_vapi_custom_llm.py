@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 import pete_vapi
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
 from pete_vapi.custom_llm import LLM_PATHS
 from tests.support.scripted import ScriptedProvider
 from tests.support.standins import serving

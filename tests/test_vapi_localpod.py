@@ -17,8 +17,8 @@ import anyio
 import httpx
 import pytest
 
-from pete_mcp.localpod import JobStatus, LocalPod
-from pete_mcp.providers.runpod import RunPodProvider
+from pete_mcp.local.localpod import JobStatus, LocalPod
+from pete_mcp.routing.providers.runpod import RunPodProvider
 from tests.support.runpod_stack import gpu_pod, runpod_client_for
 from tests.support.standins import serving
 from tests.support.vapi_stack import VapiStack, assert_vapi_stream, chat_body, eventually, vapi_stack

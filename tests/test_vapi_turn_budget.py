@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.errors import ProviderUnavailable
-from pete_mcp.providers.base import Completion, JobStarted, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.core.errors import ProviderUnavailable
+from pete_mcp.core.provider import Completion, JobStarted, ProviderHealth, StreamEvent, TextDelta
 from tests.support.scripted import ScriptedProvider
 from tests.support.standins import serving
 from tests.support.vapi_stack import assert_vapi_stream, chat_body, eventually, read_frames, vapi_stack

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from pete_mcp.property_desk import PropertyDesk
+from pete_mcp.core.property_desk import PropertyDesk
 from tests.support.paced_provider import PacedProvider
 from tests.support.scripted import ScriptedProvider
 from tests.support.vapi_stack import FIXTURES, fixture, vapi_stack

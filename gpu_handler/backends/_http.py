@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx
 
-from pete_mcp.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
+from pete_mcp.core.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
 
 __all__ = [
     "build_http_client",

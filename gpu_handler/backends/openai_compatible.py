@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from pete_mcp.contract import ModelState
-from pete_mcp.errors import NotFound, ProviderError
+from pete_mcp.core.errors import NotFound, ProviderError
 
 from ._http import open_stream, raise_for_server_status, send, server_error_message, translate_transport_errors
 from .base import ChatEnd, ChatEvent, ChatRequest, TextDelta

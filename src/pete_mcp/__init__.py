@@ -1,14 +1,14 @@
 """Pete: a property-management voice assistant's LLM on RunPod serverless, operated over MCP.
 
-The core and its wire contracts are importable from here; faces live in `pete_mcp.server`
-(MCP), `pete_mcp.dashboard_api` and `pete_vapi`.
+The core and its wire contracts are importable from here. The rooms are subpackages
+(`core`, `metrics`, `alerts`, `runpod`, `routing`, `gateway`, `ops`, `faces`, `local`, `cli`);
+see docs/architecture.md. The faces live in `pete_mcp.faces` and `pete_vapi`.
 """
 
 from __future__ import annotations
 
-from .contract import ChatJob, ChatOptions, ChatResult, ControlJob, Message, OpenAIJob, StreamChunk
-from .core import ChatTurn, Core, Reply, SwitchResult, build_core
-from .errors import (
+from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, ControlJob, Message, OpenAIJob, StreamChunk
+from pete_mcp.core import (
     AuthError,
     ConfigError,
     DeployError,
@@ -19,9 +19,10 @@ from .errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    Settings,
     StoreError,
 )
-from .settings import Settings
+from pete_mcp.gateway import ChatTurn, Core, Reply, SwitchResult, build_core
 
 __version__ = "0.1.0"
 

@@ -7,9 +7,8 @@ needs entered while the app runs. The app's lifespan opens the core first and cl
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import uvicorn
 from starlette.applications import Starlette
@@ -18,33 +17,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from .core import Core, build_core
-from .errors import ConfigError, PeteError
-from .settings import Settings
+from pete_mcp.core import ConfigError, PeteError, Settings
+from pete_mcp.faces import Face
+from pete_mcp.gateway import Core, build_core
 
 __all__ = ["Face", "build_app", "check_bind_safety", "default_faces", "serve"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Face:
-    name: str
-    routes: list[BaseRoute]
-    lifespan: Callable[[], AbstractAsyncContextManager[object]] | None = None
-    middleware: list[Middleware] = field(default_factory=list)
-
-
 def default_faces(core: Core) -> list[Face]:
     """Every face Pete has, in mount order (specific prefixes before the dashboard's catch-all)."""
     faces: list[Face] = []
-    from .server import mcp_face
+    from pete_mcp.faces.mcp import mcp_face
 
     faces.append(mcp_face(core))
     from pete_vapi import vapi_face
 
     faces.append(vapi_face(core))
-    from .dashboard_api import dashboard_face
+    from pete_mcp.faces.dashboard import dashboard_face
 
     faces.append(dashboard_face(core))
     return faces

@@ -7,6 +7,6 @@ budget, the emergency layer and Jamie's tools.
 from __future__ import annotations
 
 from .auth import LlmAuth, WebhookAuth, verify_vapi_request
-from .face import VapiFace, build_app, vapi_face
+from .face import VapiFace, vapi_face
 
-__all__ = ["LlmAuth", "VapiFace", "WebhookAuth", "build_app", "vapi_face", "verify_vapi_request"]
+__all__ = ["LlmAuth", "VapiFace", "WebhookAuth", "vapi_face", "verify_vapi_request"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pete_mcp.models import JAMIE_SYSTEM_PROMPT
-from pete_mcp.property_desk import Tenant
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import JAMIE_SYSTEM_PROMPT
+from pete_mcp.core.property_desk import Tenant
+from pete_mcp.core.settings import Settings
 
 from .auth import LlmAuth
 from .tools import tool_protocol_prompt

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from pete_mcp.errors import AuthError
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import AuthError
+from pete_mcp.core.settings import Settings
 
 __all__ = ["LlmAuth", "ReplayGuard", "WebhookAuth", "verify_vapi_request"]
 

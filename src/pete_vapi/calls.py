@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pete_mcp.core import Core
+from pete_mcp.gateway import Core
 
 from .redact import mask_number
 from .wire import ServerMessage

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from starlette.types import Send
 
-from pete_mcp.sse import DONE, sse_frame
+from pete_mcp.core.sse import DONE, sse_frame
 
 __all__ = ["SSE_HEADERS", "ChunkStream", "CompletionBody", "ReplySink", "new_completion_id"]
 

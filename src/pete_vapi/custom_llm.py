@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from pete_mcp.errors import AuthError
+from pete_mcp.core.errors import AuthError
 
 from .auth import LlmAuth
 from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame

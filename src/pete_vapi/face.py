@@ -1,18 +1,16 @@
 """The VAPI face: its routes and lifespan, wired once from the core.
 
-`vapi_face(core)` is what `pete_mcp.app.default_faces` mounts; `build_app(core)` is the same
-face alone in an app (tests, or a VAPI-only deployment).
+`vapi_face(core)` is what `pete_mcp.app.default_faces` mounts; `build_app(core, faces=[vapi_face(core)])`
+serves it alone (tests, or a VAPI-only deployment).
 """
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from pete_mcp.app import Face
-from pete_mcp.app import build_app as build_pete_app
-from pete_mcp.core import Core
-from pete_mcp.property_desk import PropertyDesk
+from pete_mcp.core.property_desk import PropertyDesk
+from pete_mcp.faces import Face
+from pete_mcp.gateway import Core
 
 from .auth import LlmAuth, WebhookAuth
 from .background import Background
@@ -23,7 +21,7 @@ from .tools import JamieTools
 from .turn import TurnBudget
 from .webhook import ModelWarmer, WebhookEndpoint
 
-__all__ = ["VapiFace", "build_app", "vapi_face"]
+__all__ = ["VapiFace", "vapi_face"]
 
 
 class VapiFace(Face):
@@ -65,8 +63,3 @@ def vapi_face(core: Core) -> VapiFace:
     face = VapiFace("vapi", routes, lifespan=background.running)
     face.responder, face.webhook, face.calls, face.background = responder, webhook, calls, background
     return face
-
-
-def build_app(core: Core, *, manage_core: bool = True) -> Starlette:
-    """An app serving only the VAPI face (plus `/healthz`)."""
-    return build_pete_app(core, faces=[vapi_face(core)], manage_core=manage_core)

@@ -19,9 +19,9 @@ from typing import Any
 import anyio
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ChatTurn, Core
-from pete_mcp.models import ModelSpec
-from pete_mcp.property_desk import PropertyDesk
+from pete_mcp.core.models import ModelSpec
+from pete_mcp.core.property_desk import PropertyDesk
+from pete_mcp.gateway import ChatTurn, Core
 
 from . import control
 from .background import Background

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pete_mcp.errors import PeteError
-from pete_mcp.property_desk import CATEGORIES, URGENCIES, PropertyDesk
+from pete_mcp.core.errors import PeteError
+from pete_mcp.core.property_desk import CATEGORIES, URGENCIES, PropertyDesk
 
 __all__ = [
     "BUILTIN_END",

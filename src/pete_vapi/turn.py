@@ -22,10 +22,10 @@ from typing import Literal
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from pete_mcp.core import ChatEvent, Reply
-from pete_mcp.errors import PeteError
-from pete_mcp.providers.base import JobStarted, TextDelta
-from pete_mcp.settings import Settings
+from pete_mcp.core.errors import PeteError
+from pete_mcp.core.provider import JobStarted, TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import ChatEvent, Reply
 
 __all__ = ["RoundResult", "TurnBudget", "TurnClock", "run_round"]
 

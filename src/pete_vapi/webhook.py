@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from pete_mcp.core import Core
-from pete_mcp.errors import AuthError
-from pete_mcp.property_desk import PropertyDesk
+from pete_mcp.core.errors import AuthError
+from pete_mcp.core.property_desk import PropertyDesk
+from pete_mcp.gateway import Core
 
 from .assistant import jamie_assistant, llm_base_url
 from .auth import WebhookAuth

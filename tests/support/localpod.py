@@ -21,8 +21,8 @@ import anyio
 import httpx
 import pytest
 
-from pete_mcp.localpod import LocalPod, LocalPodConfig, PodState, build_localpod_app
-from pete_mcp.localpod._workers import Worker
+from pete_mcp.local.localpod import LocalPod, LocalPodConfig, PodState, build_localpod_app
+from pete_mcp.local.localpod._workers import Worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _T = TypeVar("_T")

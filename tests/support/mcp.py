@@ -28,16 +28,16 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from pete_mcp.core import Core, build_core
-from pete_mcp.deploy import Deployer
-from pete_mcp.models import ModelRegistry, ModelSpec
-from pete_mcp.models import Route as ModelRoute
-from pete_mcp.providers.openai_compatible import OpenAICompatibleProvider
-from pete_mcp.providers.runpod import RunPodProvider
-from pete_mcp.runpod_client import RunPodClient
-from pete_mcp.runpod_rest import RunPodRest
-from pete_mcp.server import build_mcp_server
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec
+from pete_mcp.core.models import Route as ModelRoute
+from pete_mcp.core.settings import Settings
+from pete_mcp.faces.mcp.server import build_mcp_server
+from pete_mcp.gateway import Core, build_core
+from pete_mcp.ops.deploy import Deployer
+from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.runpod.client import RunPodClient
+from pete_mcp.runpod.rest import RunPodRest
 
 if TYPE_CHECKING:  # imported lazily: every support module is its own pytest plugin
     from tests.support.runpod_rest_standin import RunPodStandIn

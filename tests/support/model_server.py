@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pete_mcp.errors import ConfigError
-from pete_mcp.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, ModelServer
+from pete_mcp.core.errors import ConfigError
+from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, ModelServer
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pete_mcp.model_server import pick_free_port
+from pete_mcp.local.model_server import pick_free_port
 
 REPLY = "Hi, this is Jamie from the property office. Rent is due on the first of the month. Anything else?"
 

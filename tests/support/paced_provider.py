@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import anyio
 
 from pete_mcp.contract import ChatOptions, Message, Usage
-from pete_mcp.errors import PeteError
-from pete_mcp.providers.base import Completion, JobStarted, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.core.errors import PeteError
+from pete_mcp.core.provider import Completion, JobStarted, ProviderHealth, StreamEvent, TextDelta
 
 
 @dataclass

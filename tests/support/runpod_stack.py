@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
-from pete_mcp.runpod_client import RunPodClient
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
+from pete_mcp.runpod.client import RunPodClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from pete_mcp.embedded_server import EmbeddedServer
+from pete_mcp.local.embedded_server import EmbeddedServer
 
 SLACK_PATH = "/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"
 GITHUB_TOKEN = "ghp_standin_token_0123456789"

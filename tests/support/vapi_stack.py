@@ -21,10 +21,10 @@ import httpx
 from starlette.applications import Starlette
 
 from pete_mcp.app import build_app
-from pete_mcp.core import Core, build_core
-from pete_mcp.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.providers.base import ModelProvider
-from pete_mcp.settings import Settings
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.provider import ModelProvider
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import Core, build_core
 from pete_vapi import VapiFace, vapi_face
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vapi"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from ..errors import PeteError
-from ..metrics_snapshot import AlertEntry
+from pete_mcp.core import PeteError
+from pete_mcp.metrics import AlertEntry
 
 __all__ = ["Alert", "AlertDeliveryError", "AlertSink", "Finding", "Notice", "NoticeKind", "Severity"]
 

@@ -13,24 +13,30 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 import httpx
 from anyio.abc import TaskStatus
 
-from ..errors import PeteError
-from ..events import Event, EventBus, Subscription
-from ..metrics import Metrics
-from ..settings import Settings
+from pete_mcp.core import Event, EventBus, PeteError, Settings, Subscription
+from pete_mcp.metrics import Metrics
+
 from .base import Alert, AlertSink, Finding, Notice
 from .github import GitHubIssueSink
 from .mcp_notify import EventBusSink
 from .rules import Rule, default_rules
 from .slack import SlackWebhookSink
 
-if TYPE_CHECKING:
-    from ..core import Core
+
+class AlertHost(Protocol):
+    """What the engine reads from the gateway core (a protocol: alerts sit below the gateway)."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    events: EventBus
+    metrics: Metrics
+
 
 __all__ = ["AlertEngine", "run_alerts", "sinks_from_settings"]
 
@@ -158,7 +164,7 @@ def sinks_from_settings(settings: Settings, http: httpx.AsyncClient, events: Eve
 
 @asynccontextmanager
 async def run_alerts(
-    core: Core, *, rules: Sequence[Rule] | None = None, sinks: Sequence[AlertSink] | None = None
+    core: AlertHost, *, rules: Sequence[Rule] | None = None, sinks: Sequence[AlertSink] | None = None
 ) -> AsyncIterator[AlertEngine]:
     """Run the alert engine over `core` while the context is open."""
     settings = core.settings

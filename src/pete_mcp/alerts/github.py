@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import ConfigError
+from pete_mcp.core import ConfigError
+
 from .base import AlertDeliveryError, Notice
 
 __all__ = ["GitHubIssueSink", "issue_marker"]

@@ -6,7 +6,8 @@ dashboard sees them on `/api/events`. Publishing never blocks and never fails.
 
 from __future__ import annotations
 
-from ..events import EventBus
+from pete_mcp.core import EventBus
+
 from .base import Notice
 
 __all__ = ["EventBusSink"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..events import Event
-from ..metrics import Metrics
-from ..settings import Settings
+from pete_mcp.core import Event, Settings
+from pete_mcp.metrics import Metrics
+
 from .base import Finding
 
 __all__ = [

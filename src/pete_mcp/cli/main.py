@@ -1,0 +1,109 @@
+"""The `pete` command: one click group; each command builds settings → core → face.
+
+Commands import their modules lazily so `pete worker` never loads the gateway and
+`pete serve` never loads the runpod SDK.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pete_mcp.core import Settings
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="pete")
+def main() -> None:
+    """Pete: a voice agent's LLM on RunPod serverless, operated over MCP."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default from PETE settings: 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Gateway port.")
+def up(host: str | None, port: int | None) -> None:
+    """Run the whole system: the gateway, and without RunPod credentials the local stack too."""
+    from pete_mcp.local.stack import run_up
+
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    sys.exit(run_up(settings))
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address.")
+@click.option("--port", type=int, default=None, help="Port.")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the gateway app: MCP at /mcp, VAPI at /vapi/*, dashboard at /."""
+    from pete_mcp.app import serve as run_serve
+
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    run_serve(settings)
+
+
+@main.command()
+def worker() -> None:
+    """Run the RunPod worker (what Dockerfile.serverless runs)."""
+    from gpu_handler.start import main as start_worker
+
+    start_worker()
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port of the local RunPod endpoint.")
+@click.option("--workers", "max_workers", type=int, default=None, help="Most workers to start.")
+def localpod(port: int | None, max_workers: int | None) -> None:
+    """Run the local RunPod endpoint with real workers (no account needed)."""
+    from pete_mcp.local.endpoint import run_localpod
+
+    settings = Settings()
+    if port is not None:
+        settings.local_endpoint_port = port
+    if max_workers is not None:
+        settings.local_max_workers = max_workers
+    sys.exit(run_localpod(settings))
+
+
+@main.command()
+@click.argument("text")
+@click.option("--model", default=None, help="Model alias (default: the active model).")
+@click.option("--max-tokens", type=int, default=128, show_default=True)
+@click.option("--temperature", type=float, default=None)
+def prompt(text: str, model: str | None, max_tokens: int, temperature: float | None) -> None:
+    """Send one prompt and stream the answer, with its timings."""
+    from .prompt import run_prompt
+
+    sys.exit(run_prompt(Settings(), text, model=model, max_tokens=max_tokens, temperature=temperature))
+
+
+@main.command()
+def doctor() -> None:
+    """Check the system; each failed check comes with a fix hint."""
+    from pete_mcp.ops import run_doctor
+
+    sys.exit(run_doctor(Settings()))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the benchmarks.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
+    """Run a benchmark from bench/ (see docs/benchmarks.md)."""
+    from .bench import run_bench
+
+    sys.exit(run_bench(name, list_only=list_only, args=list(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Conversation threads: persist every message as it happens, and build each turn's context.
+
+The context for a turn is the model's system prompt plus the persisted thread, fitted to the
+serving model's context window: the newest whole turns that fit, a tool call never split from
+its result. Because it is rebuilt from the store for every turn, it survives model switches,
+provider failover and a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pete_mcp.contract import Message
+
+from .models import ModelSpec
+from .store import Store
+
+__all__ = ["DEFAULT_RESERVE_TOKENS", "Conversations", "estimate_tokens", "fit_to_window", "unseen_messages"]
+
+# A tokenizer-free estimate, deliberately pessimistic: BPE tokenizers average about four bytes
+# of English a token; counting 3.5 keeps a margin for numbers, names and other scripts.
+BYTES_PER_TOKEN = 3.5
+MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators a chat template adds per message
+DEFAULT_RESERVE_TOKENS = 256  # room left for the reply when the caller names no max_tokens
+
+
+def estimate_tokens(message: dict[str, Any]) -> int:
+    """Tokens `message` takes in a prompt (content plus any tool calls), estimated without a tokenizer."""
+    size = len(str(message.get("content") or "").encode())
+    if message.get("tool_calls"):
+        size += len(json.dumps(message["tool_calls"], separators=(",", ":")).encode())
+    return math.ceil(size / BYTES_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS
+
+
+def _units(thread: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Group the thread so an assistant's tool call and the tool results that answer it stay together.
+
+    A tool result with no call before it (its call was never stored) is dropped: providers
+    reject a tool message that answers nothing.
+    """
+    units: list[list[dict[str, Any]]] = []
+    for message in thread:
+        if message.get("role") == "tool":
+            if units and units[-1][0].get("role") == "assistant" and units[-1][0].get("tool_calls"):
+                units[-1].append(message)
+            continue
+        units.append([message])
+    return units
+
+
+def _trim_to(message: dict[str, Any], tokens: int) -> dict[str, Any]:
+    """`message` with its content cut from the front to about `tokens` (the latest words matter most)."""
+    keep = max(0, int((tokens - MESSAGE_OVERHEAD_TOKENS) * BYTES_PER_TOKEN))
+    content = str(message.get("content") or "")
+    if len(content.encode()) <= keep:
+        return message
+    tail = content.encode()[-keep:].decode(errors="ignore") if keep else ""
+    return {**message, "content": "…" + tail}
+
+
+def fit_to_window(
+    system: list[dict[str, Any]], thread: Sequence[dict[str, Any]], window: int, reserve: int
+) -> list[dict[str, Any]]:
+    """System messages plus the most recent turns that fit in `window - reserve` tokens.
+
+    Whole units only: an assistant tool call is never separated from its results. The
+    newest message is always kept (trimmed from the front if it alone is too long), so a
+    turn never goes out without what the caller just said. `reserve` (room for the reply)
+    is capped at half the window.
+    """
+    reserve = min(reserve, window // 2)
+    budget = window - reserve - sum(estimate_tokens(m) for m in system)
+    kept: list[list[dict[str, Any]]] = []
+    for unit in reversed(_units(thread)):
+        cost = sum(estimate_tokens(m) for m in unit)
+        if cost > budget:
+            if not kept and len(unit) == 1:
+                kept.append([_trim_to(unit[0], max(budget, MESSAGE_OVERHEAD_TOKENS + 16))])
+            elif not kept:
+                kept.append(unit)
+            break
+        budget -= cost
+        kept.append(unit)
+    return [*system, *(m for unit in reversed(kept) for m in unit)]
+
+
+def _spoken(message: dict[str, Any]) -> str:
+    return " ".join(str(message.get("content") or "").split()).casefold()
+
+
+def _same_message(stored: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """Same role and text; an assistant text also matches a prefix of itself (barge-in cut it short)."""
+    if stored.get("role") != incoming.get("role"):
+        return False
+    a, b = _spoken(stored), _spoken(incoming)
+    if a == b:
+        return True
+    return stored.get("role") == "assistant" and bool(a and b) and (a.startswith(b) or b.startswith(a))
+
+
+def unseen_messages(thread: Sequence[dict[str, Any]], incoming: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages of a resent conversation that come after everything the thread already holds.
+
+    Incoming messages are matched in order against the thread (skipping thread messages the
+    sender never saw, such as a reply's tool-call markup); what follows the last match is new.
+    """
+    position, last_match = 0, -1
+    for i, message in enumerate(incoming):
+        for k in range(position, len(thread)):
+            if _same_message(thread[k], message):
+                position, last_match = k + 1, i
+                break
+    return list(incoming[last_match + 1 :])
+
+
+class Conversations:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def sync(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> list[Message]:
+        """Persist the part of a resent whole conversation the thread does not hold yet; return it.
+
+        VAPI resends the entire conversation every turn; this stores each message once, in one
+        transaction, so duplicate deliveries of a turn cannot store it twice.
+        """
+        new = await self.store.append_unseen(
+            conversation_id,
+            [m.model_dump(exclude_none=True) for m in messages],
+            source=source,
+            unseen=unseen_messages,
+        )
+        return [Message.model_validate(m) for m in new]
+
+    async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
+        await self.store.append_messages(
+            conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source
+        )
+
+    async def record_reply(self, conversation_id: str, text: str, *, source: str, model: str, provider: str) -> None:
+        await self.store.append_messages(
+            conversation_id,
+            [{"role": "assistant", "content": text}],
+            source=source,
+            model=model,
+            provider=provider,
+        )
+
+    async def context(
+        self, conversation_id: str, spec: ModelSpec, *, reserve: int = DEFAULT_RESERVE_TOKENS
+    ) -> list[Message]:
+        """The persisted thread as context for `spec`: its system prompt and the recent turns that fit.
+
+        The thread's own (latest) system message wins over the model's default prompt; the
+        window is the serving model's, so a switch to a smaller model keeps the newest turns.
+        """
+        thread = [
+            {k: v for k, v in m.items() if k not in ("seq", "model", "provider", "created_at")}
+            for m in await self.store.thread(conversation_id)
+        ]
+        system = [m for m in thread if m["role"] == "system"][-1:]
+        if not system and spec.system_prompt:
+            system = [{"role": "system", "content": spec.system_prompt}]
+        rest = [m for m in thread if m["role"] != "system"]
+        return [Message.model_validate(m) for m in fit_to_window(system, rest, spec.context_window, reserve)]

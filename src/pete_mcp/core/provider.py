@@ -1,0 +1,90 @@
+"""The provider protocol: what the router needs from any model backend.
+
+A provider streams one reply as `StreamEvent`s: an optional `JobStarted` (the upstream job
+id, so a caller can cancel or follow up), `TextDelta`s, and exactly one `Completion` last.
+Failures raise `pete_mcp.errors.ProviderError` subclasses. A new backend is one module
+implementing this and one line in `build_core`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pete_mcp.contract import ChatOptions, Message, Usage
+
+__all__ = [
+    "Completion",
+    "JobStarted",
+    "ModelProvider",
+    "ProviderHealth",
+    "StreamEvent",
+    "TextDelta",
+    "close_stream",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The end of one reply, as the provider produced it."""
+
+    text: str
+    provider: str
+    model: str
+    finish_reason: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    total_s: float = 0.0
+    job_id: str | None = None
+    worker_id: str | None = None
+
+
+StreamEvent = TextDelta | JobStarted | Completion
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    ok: bool
+    detail: str
+    figures: dict[str, int | float | str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ModelProvider(Protocol):
+    name: str
+
+    def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
+        """Stream one reply from `model` (the provider's own model name)."""
+        ...
+
+    async def warm(self, model: str) -> float:
+        """Load `model` and make sure it answers; return the seconds it took."""
+        ...
+
+    async def health(self) -> ProviderHealth: ...
+
+    async def cancel(self, job_id: str) -> None:
+        """Stop an upstream job, best effort (no-op where the provider has no jobs)."""
+        ...
+
+
+async def close_stream(stream: AsyncIterator[StreamEvent]) -> None:
+    """Close a provider stream early (runs its cleanup: a RunPod job is cancelled there).
+
+    `ModelProvider.stream` is typed as an `AsyncIterator`; every implementation is an async
+    generator, which has `aclose`.
+    """
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,302 @@
+"""The dashboard face: `/api/*`, `/metrics` and the static page at `/`, over the one core.
+
+Reading is open (the snapshot, events, Prometheus, models, health: nothing secret is in
+them); every action — switch, prompt, deploy, logs — needs `MCP_TOKEN` as a Bearer token and
+is refused while no token is configured. The face's lifespan runs the metrics service and
+the alert engine, so they start and stop with `pete serve`. The static files are mounted
+last: `/` is the catch-all.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pete_mcp.alerts import AlertSink, Rule, run_alerts
+from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, sse_frame
+from pete_mcp.gateway import ChatTurn, Core, Reply
+from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
+
+from ._face import Face
+from .recent_log import RecentLog
+
+__all__ = ["DASHBOARD_DIR", "dashboard_face"]
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_DIR = Path(__file__).resolve().parents[3] / "dashboard"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HEALTH_CACHE_S = 10.0
+DEPLOY_FOLLOW_S = 900.0
+
+
+class SwitchBody(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+
+
+class PromptBody(BaseModel):
+    prompt: str = Field(min_length=1, max_length=8000)
+    model: str | None = Field(default=None, max_length=200)
+    max_tokens: int = Field(default=128, ge=1, le=2048)
+
+
+class DeployBody(BaseModel):
+    image: str = Field(min_length=1, max_length=500)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _json_default(value: object) -> str:
+    return str(value)
+
+
+class DashboardApi:
+    """The handlers, holding what they share: the core, the Prometheus registry, the log ring."""
+
+    def __init__(self, core: Core, *, sse_max_s: float, deployer: Any | None) -> None:
+        self.core = core
+        self.registry = prometheus_registry(core.metrics)
+        self.recent = RecentLog()
+        self.sse_max_s = sse_max_s
+        self.deployer = deployer
+        self.tasks: TaskGroup | None = None
+        self._health: tuple[float, dict[str, Any]] | None = None
+
+    # --- auth ------------------------------------------------------------------------------
+    def refuse(self, request: Request) -> JSONResponse | None:
+        """None when the request carries the configured token; otherwise the refusal to send."""
+        token = self.core.settings.mcp_token
+        if token is None:
+            return _error(
+                403, "actions_disabled", "Dashboard actions are off: set MCP_TOKEN and enter it on the dashboard."
+            )
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()
+        ):
+            return _error(
+                401,
+                "unauthorized",
+                "This action needs the MCP_TOKEN as a Bearer token.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        return None
+
+    @staticmethod
+    async def body(request: Request, model: type[BaseModel]) -> Any:
+        """Raises InputError (400) with what was wrong."""
+        try:
+            return model.model_validate(await request.json())
+        except json.JSONDecodeError:
+            raise InputError("the request body must be JSON.") from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"invalid request: {problems}.") from None
+
+    # --- reading ---------------------------------------------------------------------------
+    async def metrics(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.core.metrics.snapshot())
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def models(self, request: Request) -> JSONResponse:
+        active = self.core.active_alias
+        cards = [{**spec.card(), "active": spec.alias == active} for spec in self.core.models]
+        return JSONResponse({"active": active, "models": cards})
+
+    async def health(self, request: Request) -> JSONResponse:
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] > HEALTH_CACHE_S:
+            self._health = (now, await self._run_checks())
+        return JSONResponse(self._health[1])
+
+    async def _run_checks(self) -> dict[str, Any]:
+        from pete_mcp.ops import run_checks  # the same checks as the MCP `health` tool and `pete doctor`
+
+        report = await run_checks(self.core, probe=False)  # no probe: a dashboard must never wake a GPU
+        checks = [{"name": c.name, "status": c.status, "detail": c.detail, "hint": c.hint} for c in report.checks]
+        return {
+            "status": report.status,
+            "summary": report.summary,
+            "passed": sum(c["status"] == "ok" for c in checks),
+            "counted": sum(c["status"] != "skip" for c in checks),
+            "checks": checks,
+        }
+
+    async def events(self, request: Request) -> StreamingResponse:
+        """Core events as SSE `data:` frames `{kind, at, data}`; a ping comment every 15 s.
+
+        Each stream ends after `sse_max_s` (the browser reconnects after `retry`), so an open
+        tab never holds up a server shutdown for long.
+        """
+
+        async def stream() -> AsyncIterator[str]:
+            deadline = anyio.current_time() + self.sse_max_s
+            async with self.core.events.subscribe(maxlen=500) as sub:
+                yield "retry: 1000\n: connected\n\n"
+                while anyio.current_time() < deadline:
+                    event = None
+                    with anyio.move_on_after(min(15.0, max(0.0, deadline - anyio.current_time()))):
+                        event = await sub.get()
+                    if event is None:  # never yield inside the cancel scope
+                        yield ": ping\n\n"
+                        continue
+                    payload = {"kind": event.kind, "at": event.at, "data": event.data}
+                    yield sse_frame(json.dumps(payload, default=_json_default, separators=(",", ":")))
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    # --- actions ---------------------------------------------------------------------------
+    async def switch(self, request: Request) -> JSONResponse:
+        if refused := self.refuse(request):
+            return refused
+        body: SwitchBody = await self.body(request, SwitchBody)
+        result = await self.core.switch_model(body.model, warm=True, by="dashboard")
+        return JSONResponse({"previous": result.previous, "active": result.active, "warmup_s": result.warmup_s})
+
+    async def prompt(self, request: Request) -> Response:
+        if refused := self.refuse(request):
+            return refused
+        body: PromptBody = await self.body(request, PromptBody)
+        if body.model:
+            self.core.models.get(body.model)  # unknown alias → 404 before the stream starts
+        turn = ChatTurn(
+            [Message(role="user", content=body.prompt)],
+            model=body.model,
+            options=ChatOptions(max_tokens=body.max_tokens),
+            source="dashboard",
+        )
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for event in self.core.chat(turn):
+                    if isinstance(event, TextDelta):
+                        yield sse_frame({"type": "delta", "text": event.text})
+                    elif isinstance(event, JobStarted):
+                        yield sse_frame({"type": "job", "job_id": event.job_id})
+                    elif isinstance(event, Reply):
+                        c = event.completion
+                        yield sse_frame(
+                            {
+                                "type": "done",
+                                "alias": event.alias,
+                                "model": event.model,
+                                "provider": event.provider,
+                                "finish_reason": event.finish_reason,
+                                "ttft_s": c.ttft_s,
+                                "total_s": c.total_s,
+                                "output_tokens": c.usage.completion_tokens,
+                            }
+                        )
+            except PeteError as exc:
+                yield sse_frame({"type": "error", "code": exc.code, "message": str(exc)})
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    async def deploy(self, request: Request) -> JSONResponse:
+        if refused := self.refuse(request):
+            return refused
+        body: DeployBody = await self.body(request, DeployBody)
+        try:
+            deployer = self.deployer or self._build_deployer()
+        except (ImportError, ConfigError) as exc:
+            return _error(501, "deploy_unavailable", f"Deploy is not available here: {exc}")
+        self.deployer = deployer
+        record = await deployer.start(body.image)
+        if self.tasks is not None:
+            self.tasks.start_soon(self._follow_deploy, deployer, record)
+        return JSONResponse(
+            {"id": record.id, "image": record.image, "previous_image": record.previous_image, "status": record.status},
+            status_code=202,
+        )
+
+    def _build_deployer(self) -> Any:
+        from pete_mcp.ops import Deployer
+        from pete_mcp.runpod import rest_from_settings
+
+        return Deployer(rest_from_settings(self.core.settings, self.core.http), self.core.store, self.core.events)
+
+    @staticmethod
+    async def _follow_deploy(deployer: Any, record: Any) -> None:
+        try:
+            await deployer.follow(record, timeout_s=DEPLOY_FOLLOW_S)
+        except PeteError as exc:
+            log.warning("following deploy #%s failed: %s", record.id, exc)
+
+    async def logs(self, request: Request) -> JSONResponse:
+        if refused := self.refuse(request):
+            return refused
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "200")), 300))
+        except ValueError:
+            raise InputError("limit must be a whole number.") from None
+        return JSONResponse({"entries": self.recent.entries(limit)})
+
+    # --- lifespan --------------------------------------------------------------------------
+    async def follow_events(self) -> None:
+        async with self.core.events.subscribe() as sub:
+            async for event in sub:
+                self.recent.record_event(event)
+
+
+def dashboard_face(
+    core: Core,
+    *,
+    static_dir: Path | None = None,
+    services: bool = True,
+    alert_rules: Sequence[Rule] | None = None,
+    alert_sinks: Sequence[AlertSink] | None = None,
+    deployer: Any | None = None,
+    sse_max_s: float = 60.0,
+) -> Face:
+    """The dashboard face. `services=False` leaves out the metrics service and alert engine (tests)."""
+    api = DashboardApi(core, sse_max_s=sse_max_s, deployer=deployer)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if services:
+                await stack.enter_async_context(run_metrics_service(core))
+                await stack.enter_async_context(run_alerts(core, rules=alert_rules, sinks=alert_sinks))
+            stack.enter_context(api.recent.capturing())
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)
+            api.tasks = tasks
+            tasks.start_soon(api.follow_events)
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/api/metrics", api.metrics, methods=["GET"]),
+        Route("/api/events", api.events, methods=["GET"]),
+        Route("/api/models", api.models, methods=["GET"]),
+        Route("/api/health", api.health, methods=["GET"]),
+        Route("/api/switch", api.switch, methods=["POST"]),
+        Route("/api/prompt", api.prompt, methods=["POST"]),
+        Route("/api/deploy", api.deploy, methods=["POST"]),
+        Route("/api/logs", api.logs, methods=["GET"]),
+        Route("/metrics", api.prometheus, methods=["GET"]),
+    ]
+    directory = static_dir or DASHBOARD_DIR
+    if directory.is_dir():
+        routes.append(Mount("/", app=StaticFiles(directory=directory, html=True), name="dashboard"))
+    else:
+        log.warning("dashboard files not found at %s; serving the API only", directory)
+    return Face("dashboard", routes, lifespan=lifespan)

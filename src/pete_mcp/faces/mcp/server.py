@@ -1,0 +1,129 @@
+"""Pete's MCP face: tools, resources and prompts over stdio (`pete-mcp`) and Streamable HTTP (`/mcp`).
+
+It translates MCP calls into core calls and core errors into MCP's two error channels: `ToolError`
+for what the model can act on, `MCPError` for server misconfiguration (`_tooling.py`). Long
+generations return a job id (`jobs.py`); deploys ask for confirmation by elicitation where the client
+can show a dialog, else require `confirm=true`. Resource updates reach subscribers of both protocol
+eras (`resources.py`). The tools are in `tools.py`, auth and Host checks in `_transport.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+from starlette.routing import BaseRoute, Route
+
+from pete_mcp.core import ConfigError, Settings
+from pete_mcp.gateway import Core, build_core
+from pete_mcp.ops import Deployer
+from pete_mcp.runpod import rest_from_settings
+
+from .._face import Face
+from ..recent_log import RecentLog
+from ._transport import mcp_auth, transport_security
+from .idle_get import RefuseIdleGet
+from .jobs import JobTracker
+from .live_updates import ResourceUpdates
+from .prompts import INSTRUCTIONS, register_prompts
+from .resources import register_resources, serve_legacy_subscriptions
+from .runtime import FaceRuntime
+from .tools import register_tools
+
+__all__ = ["build_mcp_server", "main", "mcp_face", "transport_security"]
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+def build_mcp_server(core: Core, *, deployer: Deployer | None = None, update_interval_s: float = 1.0) -> MCPServer:
+    """Pete's MCP server over `core`. `deployer` defaults to one built from the RunPod settings on first use."""
+    settings = core.settings
+    bus = InMemorySubscriptionBus()
+    recent = RecentLog()
+    watchers: dict[str, set[Any]] = defaultdict(set)
+
+    async def notify(uris: list[str]) -> None:
+        for uri in uris:
+            await bus.publish(ResourceUpdated(uri=uri))  # 2026-07-28 listeners
+            for session in list(watchers.get(uri, ())):  # 2025 subscribers
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception:  # the connection is gone: forget it
+                    watchers[uri].discard(session)
+
+    tracker = JobTracker(core)
+    runtime = FaceRuntime(
+        tracker,
+        ResourceUpdates(core.events, notify, interval_s=update_interval_s, on_event=recent.record_event),
+        recent,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        async with runtime.running():
+            yield {"core": core}
+
+    auth, verifier = mcp_auth(settings)
+    mcp = MCPServer(
+        "pete-mcp",
+        title="Pete",
+        version=VERSION,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        subscriptions=bus,
+        auth=auth,
+        token_verifier=verifier,
+        log_level="WARNING",
+    )
+    serve_legacy_subscriptions(mcp, watchers)
+    deployers: list[Deployer] = [deployer] if deployer is not None else []
+
+    def get_deployer() -> Deployer:
+        if not deployers:
+            deployers.append(Deployer(rest_from_settings(settings, core.http), core.store, core.events))
+        return deployers[0]
+
+    register_tools(mcp, core, tracker, get_deployer)
+    register_resources(mcp, core, recent)
+    register_prompts(mcp)
+    return mcp
+
+
+def mcp_face(core: Core, *, server: MCPServer | None = None) -> Face:
+    """Streamable HTTP at `/mcp` for the one Starlette app; its lifespan runs the session manager.
+
+    Raises:
+        ConfigError: binding beyond loopback without MCP_TOKEN.
+    """
+    settings = core.settings
+    if settings.binds_beyond_loopback and settings.mcp_token is None:
+        raise ConfigError(f"refusing to serve /mcp on {settings.host} without MCP_TOKEN: set it, or bind 127.0.0.1.")
+    server = server or build_mcp_server(core)
+    http_app = server.streamable_http_app(transport_security=transport_security(settings), host=settings.host)
+    guarded = RefuseIdleGet(http_app, path="/mcp")
+    routes: list[BaseRoute] = [Route(r.path, endpoint=guarded) for r in http_app.routes if isinstance(r, Route)]
+    return Face("mcp", routes, lifespan=server.session_manager.run)
+
+
+# --- stdio ----------------------------------------------------------------------------------
+def main() -> None:
+    """`pete-mcp`: the MCP server over stdio. stdout carries the protocol; logs go to stderr."""
+    settings = Settings()  # pyright: ignore[reportCallIssue]  (pydantic-settings reads the environment)
+    logging.basicConfig(
+        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    anyio.run(_serve_stdio, settings)
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    async with build_core(settings) as core:
+        await build_mcp_server(core).run_stdio_async()

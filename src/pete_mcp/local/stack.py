@@ -1,0 +1,136 @@
+"""`pete up`: the whole system on one machine.
+
+Without RunPod credentials: the llama.cpp model server, the local RunPod endpoint with real
+workers, and the gateway. With them: the gateway only, against the real endpoint. SIGINT or
+SIGTERM stops everything in reverse order, so no child process is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import uvicorn
+
+from pete_mcp.app import build_app, check_bind_safety
+from pete_mcp.core import PeteError, Settings
+from pete_mcp.gateway import build_core
+
+from .embedded_server import EmbeddedServer
+
+__all__ = ["connection_help", "run_up"]
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def connection_help(settings: Settings, gateway: str) -> str:
+    """What to tell the operator: where each face is and how to connect an MCP host."""
+    stdio = {"mcpServers": {"pete": {"command": "uv", "args": ["run", "--directory", str(REPO), "pete-mcp"]}}}
+    remote: dict[str, object] = {"url": f"{gateway}/mcp"}
+    if settings.mcp_token is not None:
+        remote["headers"] = {"Authorization": "Bearer ${env:PETE_MCP_TOKEN}"}
+    http = {"mcpServers": {"pete": remote}}
+    public = settings.public_url or gateway
+    return "\n".join(
+        [
+            f"  dashboard        {gateway}/",
+            f"  MCP (HTTP)       {gateway}/mcp",
+            f"  VAPI Custom LLM  {public}/vapi   (model.url; VAPI appends /chat/completions)",
+            f"  VAPI server URL  {public}/vapi/webhook",
+            f"  metrics          {gateway}/metrics",
+            "",
+            "  MCP host config (stdio):  " + json.dumps(stdio),
+            "  MCP host config (HTTP):   " + json.dumps(http),
+            "",
+            '  try:  ./scripts/pete prompt "Is there a fee for breaking my lease?"',
+        ]
+    )
+
+
+async def _start_local_stack(settings: Settings, stack: AsyncExitStack) -> None:
+    from .endpoint import localpod_config
+    from .localpod import LocalPod
+    from .model_server import SMOLLM2_ALIAS, ModelServer
+
+    model_server = ModelServer.from_settings(settings)
+    print(f"Starting the local model server (llama.cpp) on {model_server.url} ...", flush=True)
+    stack.callback(model_server.stop)
+    await model_server.astart()
+    print(f"  serving {', '.join(model_server.models)}", flush=True)
+
+    config = localpod_config(
+        settings,
+        worker_env={"WORKER_MODEL_URL": model_server.url, "WORKER_BACKEND": "openai", "WORKER_PRELOAD": SMOLLM2_ALIAS},
+        worker_cwd=REPO,
+    )
+    pod = await stack.enter_async_context(LocalPod(config))
+    print(f"Local RunPod endpoint {pod.endpoint_id!r} at {pod.url}; waiting for a worker ...", flush=True)
+    await pod.wait_for_workers(1, timeout_s=settings.worker_ready_timeout_s)
+    print(f"  {config.min_workers}-{config.max_workers} worker(s) running `python -m gpu_handler`", flush=True)
+
+
+async def _up(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with AsyncExitStack() as stack:
+            if settings.uses_real_runpod:
+                print(f"RunPod endpoint {settings.runpod_endpoint_id} at {settings.runpod_base_url}", flush=True)
+            else:
+                await _start_local_stack(settings, stack)
+            server = EmbeddedServer(
+                uvicorn.Config(
+                    build_app(build_core(settings)),
+                    host=settings.host,
+                    port=settings.port,
+                    log_level="warning",
+                    lifespan="on",
+                )
+            )
+            serving = asyncio.create_task(server.serve())
+            # uvicorn exposes readiness only as a flag, so poll it briefly.
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if serving.done():
+                serving.result()
+                return 1
+            gateway = f"http://{settings.host}:{server.bound_port}"
+            print(
+                f"\nPete is up: gateway at {gateway}\n{connection_help(settings, gateway)}\nCtrl-C stops everything.",
+                flush=True,
+            )
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            print("Stopping ...", flush=True)
+            server.should_exit = True
+            await serving
+            stopped.cancel()
+    except PeteError as exc:
+        print(f"pete up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print("Stopped.", flush=True)
+    return 0
+
+
+def run_up(settings: Settings) -> int:
+    """Run Pete in the foreground until Ctrl-C or SIGTERM; the process exit code."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the banner
+    try:
+        check_bind_safety(settings)
+    except PeteError as exc:
+        print(f"pete up: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_up(settings))

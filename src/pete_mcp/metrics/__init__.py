@@ -1,0 +1,21 @@
+"""Metrics: recording, histograms, rollups, the live snapshot, Prometheus text and the
+background service that keeps them current.
+"""
+
+from __future__ import annotations
+
+from ._prometheus import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus
+from ._recorder import Metrics
+from ._records import RequestRecord
+from .service import run_metrics_service
+from .snapshot import AlertEntry
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "AlertEntry",
+    "Metrics",
+    "RequestRecord",
+    "prometheus_registry",
+    "render_prometheus",
+    "run_metrics_service",
+]

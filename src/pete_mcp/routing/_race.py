@@ -1,0 +1,347 @@
+"""One request's race along its provider chain: failover, TTFT hedging, cancelling the loser.
+
+The router (`router.py`) owns what lives across requests — providers, breakers, the hedge
+policy, counters, the task group; a `Race` is what one request needs. Each attempt runs as a
+task of the router's task group and sends its events (or its error) through the race's
+channel; the provider's generator thus lives in one task from its start to its close, which
+is what cancellation and cleanup need (closing a RunPod stream cancels its job).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.core import (
+    Completion,
+    EventBus,
+    InputError,
+    JobStarted,
+    ModelProvider,
+    ModelSpec,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    Route,
+    StreamEvent,
+    TextDelta,
+    close_stream,
+)
+
+from .breaker import CircuitBreaker
+from .hedging import HedgePolicy
+
+__all__ = ["Race", "RaceHost", "RouterStats"]
+
+log = logging.getLogger("pete_mcp.router")
+
+_Item = tuple[int, StreamEvent | BaseException]
+
+
+@dataclass
+class RouterStats:
+    """Counters since start: `attempts - requests` is what failover and hedging cost upstream."""
+
+    requests: int = 0
+    attempts: int = 0
+    hedges: int = 0
+    hedge_wins: int = 0
+    failovers: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+    @property
+    def extra_requests(self) -> int:
+        return self.attempts - self.requests
+
+
+class RaceHost(Protocol):
+    """What a race reads from its router: providers, breakers, the hedge policy, counters, events."""
+
+    providers: dict[str, ModelProvider]
+    breakers: dict[str, CircuitBreaker]
+    hedge: HedgePolicy
+    stats: RouterStats
+    events: EventBus
+
+
+@dataclass(eq=False)
+class _Attempt:
+    index: int
+    route: Route
+    provider: ModelProvider
+    breaker: CircuitBreaker
+    kind: str  # "primary" | "hedge" | "failover"
+    started_at: float
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    job: JobStarted | None = None
+    done: bool = False  # failed, or cancelled: nothing more is read from it
+    settled: bool = False  # its breaker has been told the outcome
+
+    def settle(self, outcome: str, reason: str = "") -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if outcome == "success":
+            self.breaker.record_success()
+        elif outcome == "failure":
+            self.breaker.record_failure(reason)
+        else:
+            self.breaker.record_cancelled()
+
+
+def _fails_over(exc: BaseException) -> bool:
+    """Errors another provider might not have. A bad request (400) would fail everywhere."""
+    if isinstance(exc, NotFound):
+        return True
+    return not isinstance(exc, InputError)
+
+
+class Race:
+    """One request's attempts along the chain, racing to the first token."""
+
+    def __init__(
+        self,
+        router: RaceHost,
+        tg: TaskGroup,
+        spec: ModelSpec,
+        routes: list[Route],
+        messages: Sequence[Message],
+        options: ChatOptions,
+    ) -> None:
+        self.router = router
+        self.tg = tg
+        self.spec = spec
+        self.routes = routes
+        self.messages = messages
+        self.options = options
+        self.attempts: list[_Attempt] = []
+        self.errors: list[tuple[str, BaseException]] = []
+        self.next_route = 0
+        self.began = time.monotonic()
+        self.send: MemoryObjectSendStream[_Item]
+        self.receive: MemoryObjectReceiveStream[_Item]
+        self.send, self.receive = anyio.create_memory_object_stream[_Item](64)
+
+    # --- the race ----------------------------------------------------------------------------
+    async def run(self) -> AsyncIterator[StreamEvent]:
+        try:
+            self._start_next("primary", reason="")
+            winner, first = await self._first_token()
+            self._cancel_others(winner)
+            if winner.job is not None:
+                yield winner.job
+            yield first
+            completion = first if isinstance(first, Completion) else None
+            while completion is None:
+                index, item = await self.receive.receive()
+                if index != winner.index:
+                    continue
+                if isinstance(item, BaseException):
+                    winner.settle("failure", str(item))
+                    self.router.stats.failed += 1
+                    raise item
+                if isinstance(item, Completion):
+                    completion = item
+                yield item
+            winner.settle("success")
+            self._ended(winner, outcome="served")
+        finally:
+            for attempt in self.attempts:
+                attempt.scope.cancel()
+                attempt.settle("cancelled")
+            self.send.close()
+            self.receive.close()
+
+    async def _first_token(self) -> tuple[_Attempt, TextDelta | Completion]:
+        """Wait for the first attempt to produce a token (or an empty Completion)."""
+        hedging = self.router.hedge.enabled
+        while True:
+            live = [a for a in self.attempts if not a.done]
+            if not live and not self._start_next("failover", reason=self._last_error()):
+                self._ended(None, outcome="failed")
+                raise self._final_error()
+            wait_s = self._hedge_wait_s() if hedging else math.inf
+            if wait_s <= 0:
+                budget = self.router.hedge.budget
+                if budget.try_spend():
+                    if not self._start_next("hedge", reason=f"no first token after {self._hedge_delay_s():.2f} s"):
+                        budget.refund()  # every further route's breaker is open: nothing was sent
+                        hedging = False
+                else:
+                    hedging = False  # budget spent: this request waits on what it has
+                continue
+            with anyio.move_on_after(wait_s):
+                index, item = await self.receive.receive()
+                attempt = self.attempts[index]
+                if isinstance(item, JobStarted):
+                    attempt.job = item
+                elif isinstance(item, BaseException):
+                    self._attempt_failed(attempt, item)
+                elif isinstance(item, TextDelta | Completion):
+                    self.router.hedge.tracker.record(
+                        attempt.route.provider, attempt.route.model, time.monotonic() - attempt.started_at
+                    )
+                    if attempt.kind == "hedge":
+                        self.router.stats.hedge_wins += 1
+                    return attempt, item
+
+    # --- starting and stopping attempts -------------------------------------------------------
+    def _start_next(self, kind: str, *, reason: str) -> bool:
+        """Start the next route the breakers allow; False when the chain is exhausted."""
+        route = self._next_allowed_route()
+        if route is None:
+            return False
+        attempt = _Attempt(
+            index=len(self.attempts),
+            route=route,
+            provider=self.router.providers[route.provider],
+            breaker=self.router.breakers[route.provider],
+            kind=kind,
+            started_at=time.monotonic(),
+        )
+        self.attempts.append(attempt)
+        self.router.stats.attempts += 1
+        if kind != "primary":
+            previous = self.attempts[-2].route.provider if len(self.attempts) > 1 else ""
+            if kind == "hedge":
+                self.router.stats.hedges += 1
+            else:
+                self.router.stats.failovers += 1
+            log.info("%s for %s: %s → %s (%s)", kind, self.spec.alias, previous, route.provider, reason)
+            self.router.events.publish(
+                "failover.started",
+                alias=self.spec.alias,
+                provider=previous,
+                to=route.provider,
+                mode=kind,
+                reason=reason,
+            )
+        self.tg.start_soon(self._pump, attempt)
+        return True
+
+    def _next_allowed_route(self) -> Route | None:
+        skipped: list[Route] = []
+        while self.next_route < len(self.routes):
+            route = self.routes[self.next_route]
+            self.next_route += 1
+            if self.router.breakers[route.provider].allow():
+                return route
+            skipped.append(route)
+            self.errors.append(
+                (route.provider, ProviderUnavailable(self._open_message(route), provider=route.provider))
+            )
+        if not self.attempts and skipped:
+            # Every breaker is open: try the one closest to its probe rather than fail unasked.
+            return min(skipped, key=lambda r: self.router.breakers[r.provider].retry_in_s())
+        return None
+
+    def _open_message(self, route: Route) -> str:
+        breaker = self.router.breakers[route.provider]
+        return (
+            f"{route.provider} is skipped: its circuit breaker is open ({breaker.last_reason}); "
+            f"next probe in {breaker.retry_in_s():.0f} s."
+        )
+
+    def _attempt_failed(self, attempt: _Attempt, exc: BaseException) -> None:
+        attempt.done = True
+        self.errors.append((attempt.route.provider, exc))
+        if not _fails_over(exc):
+            attempt.settle("cancelled")
+            raise exc
+        attempt.settle("failure", str(exc))
+        log.warning("provider %s failed before its first token: %s", attempt.route.provider, exc)
+
+    def _cancel_others(self, winner: _Attempt) -> None:
+        now = time.monotonic()
+        for attempt in self.attempts:
+            if attempt is not winner and not attempt.done:
+                attempt.done = True
+                attempt.scope.cancel()
+                attempt.settle("cancelled")
+                self.router.stats.cancelled += 1
+                # Its first token would have come later than this: keep that lower bound, or the
+                # learned p95 would only ever see the fast replies and hedge ever earlier.
+                route = attempt.route
+                self.router.hedge.tracker.record(route.provider, route.model, now - attempt.started_at)
+
+    async def _pump(self, attempt: _Attempt) -> None:
+        """Run one attempt: forward its events (or its error) into the race's channel."""
+        gen = attempt.provider.stream(attempt.route.model, self.messages, self.options)
+        with attempt.scope:
+            try:
+                try:
+                    completed = False
+                    async for event in gen:
+                        await self.send.send((attempt.index, event))
+                        if isinstance(event, Completion):
+                            completed = True
+                            break
+                finally:
+                    await close_stream(gen)
+                if not completed:
+                    raise ProviderError(
+                        f"{attempt.route.provider} ended its stream without a result.", provider=attempt.route.provider
+                    )
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the request is over; nobody reads this attempt any more
+            except Exception as exc:
+                with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await self.send.send((attempt.index, exc))
+
+    # --- hedging ------------------------------------------------------------------------------
+    def _hedge_delay_s(self) -> float:
+        latest = self.attempts[-1].route
+        return self.router.hedge.delay_s(latest.provider, latest.model)
+
+    def _hedge_wait_s(self) -> float:
+        """Seconds until the next hedge is due; inf when no further route could be started."""
+        if self.next_route >= len(self.routes) or not self.attempts:
+            return math.inf
+        return self.attempts[-1].started_at + self._hedge_delay_s() - time.monotonic()
+
+    # --- ending -------------------------------------------------------------------------------
+    def _ended(self, winner: _Attempt | None, *, outcome: str) -> None:
+        if winner is None:
+            self.router.stats.failed += 1
+        if len(self.attempts) <= 1:
+            return  # no failover happened, so none ends
+        self.router.events.publish(
+            "failover.ended",
+            alias=self.spec.alias,
+            provider=winner.route.provider if winner else None,
+            model=winner.route.model if winner else None,
+            mode=winner.kind if winner else "failed",
+            outcome=outcome,
+            attempts=len(self.attempts),
+            duration_s=round(time.monotonic() - self.began, 3),
+        )
+
+    def _last_error(self) -> str:
+        return str(self.errors[-1][1]) if self.errors else ""
+
+    def _final_error(self) -> BaseException:
+        """The error to raise when every route failed: the only one, or a summary of all."""
+        real = [(name, exc) for name, exc in self.errors]
+        if len(real) == 1:
+            return real[0][1]
+        kinds = {type(exc) for _, exc in real}
+        summary = "; ".join(f"{name}: {exc}" for name, exc in real)
+        if len(kinds) == 1:
+            only = real[-1][1]
+            if isinstance(only, ProviderError):
+                return type(only)(f"every provider for {self.spec.alias!r} failed — {summary}", provider=only.provider)
+        return ProviderUnavailable(
+            f"every provider for {self.spec.alias!r} failed — {summary}",
+            hint="Check `pete doctor` and the providers' health on the dashboard.",
+        )

@@ -1,0 +1,1 @@
+"""One module per model backend, each implementing `pete_mcp.core.ModelProvider`."""

@@ -1,0 +1,128 @@
+"""The RunPod provider: Pete's chat jobs on a RunPod serverless endpoint (real or local).
+
+Why a thin adapter: `RunPodClient` already speaks RunPod's public API (streaming, safe
+retries, typed errors, `/cancel` on early exit); this maps its events onto the provider
+protocol the router races, so a RunPod cold start can be hedged like any other provider.
+Closing the stream early (a hedge lost, a caller hung up) cancels the RunPod job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, ControlJob, ControlResult, Message
+from pete_mcp.core import Completion, JobStarted, PeteError, ProviderError, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.runpod import RunPodClient
+
+__all__ = ["RunPodProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class RunPodProvider:
+    """Streams chat jobs through a `RunPodClient`; warms models with control jobs."""
+
+    def __init__(
+        self,
+        client: RunPodClient,
+        *,
+        use_openai_route: bool,
+        name: str = "runpod",
+        warm_timeout_s: float = 300.0,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.use_openai_route = use_openai_route
+        self.warm_timeout_s = warm_timeout_s
+
+    async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
+        job = ChatJob(model=model, messages=list(messages), options=options, stream=True)
+        started = time.perf_counter()
+        ttft: float | None = None
+        announced = False
+        async with self.client.stream_chat(job, use_openai_route=self.use_openai_route) as chat:
+            async for event in chat:
+                if isinstance(event, JobStarted):
+                    if not announced:
+                        announced = True
+                        yield event
+                    continue
+                if not announced and chat.job_id:  # a /stream job: its id is known once /run answers
+                    announced = True
+                    yield JobStarted(chat.job_id)
+                if isinstance(event, TextDelta):
+                    if not event.text:
+                        continue
+                    if ttft is None:
+                        ttft = time.perf_counter() - started
+                    yield event
+                elif isinstance(event, ChatResult):
+                    yield Completion(
+                        text=event.text,
+                        provider=self.name,
+                        model=model,
+                        finish_reason=event.finish_reason,
+                        usage=event.usage,
+                        ttft_s=ttft if ttft is not None else event.timings.ttft_s,
+                        total_s=time.perf_counter() - started,
+                        job_id=chat.job_id,
+                        worker_id=event.worker_id,
+                    )
+                    return
+        raise ProviderError(f"RunPod ended the stream for {model!r} without a result.", provider=self.name)
+
+    async def warm(self, model: str) -> float:
+        """Run a warm-up control job (the worker loads `model` and keeps it resident); seconds taken.
+
+        Raises:
+            ProviderTimeout: not done within `warm_timeout_s` (the job is cancelled).
+            JobFailed: the worker could not load the model (its own words in the message).
+        """
+        started = time.perf_counter()
+        job = await self.client.run_and_wait(ControlJob(action="warmup", model=model), deadline_s=self.warm_timeout_s)
+        if job.output is not None:
+            output = job.output[-1] if isinstance(job.output, list) and job.output else job.output
+            try:
+                result = ControlResult.model_validate(output)
+            except ValueError:
+                log.info("warm-up of %s answered %r (not a ControlResult)", model, output)
+            else:
+                log.info("warmed %s on worker %s (load %.2f s)", model, result.worker_id, result.load_s or 0.0)
+        return time.perf_counter() - started
+
+    async def health(self) -> ProviderHealth:
+        """The endpoint's `/health` (never wakes a GPU): worker and queue figures."""
+        try:
+            health = await self.client.health()
+        except PeteError as exc:
+            return ProviderHealth(False, f"{self.name} health check failed: {exc}")
+        workers, jobs = health.workers, health.jobs
+        figures: dict[str, int | float | str] = {
+            "workers_idle": workers.idle,
+            "workers_running": workers.running,
+            "workers_initializing": workers.initializing,
+            "workers_ready": workers.ready,
+            "workers_throttled": workers.throttled,
+            "workers_unhealthy": workers.unhealthy,
+            "in_queue": jobs.in_queue,
+            "in_progress": jobs.in_progress,
+            "completed": jobs.completed,
+            "failed": jobs.failed,
+        }
+        stuck = workers.serving == 0 and jobs.in_queue > 0
+        detail = (
+            f"{workers.idle} idle, {workers.running} running, {workers.initializing} initializing workers; "
+            f"{jobs.in_queue} queued, {jobs.in_progress} in progress"
+        )
+        if stuck:
+            detail += " — jobs are waiting and no worker serves them"
+        return ProviderHealth(not stuck, detail, figures)
+
+    async def cancel(self, job_id: str) -> None:
+        """`/cancel` the job, best effort: a failure is logged, never raised."""
+        try:
+            await self.client.cancel(job_id)
+        except PeteError as exc:
+            log.warning("could not cancel RunPod job %s: %s", job_id, exc)

@@ -1,0 +1,132 @@
+"""The router: picks the provider for each reply along the model's chain.
+
+How it decides, per request (docs/models-and-fallback.md has the figures):
+
+1. Start the first route whose circuit breaker allows it (when every breaker is open, the
+   route closest to its half-open probe is tried anyway: a request never fails unasked).
+2. Race to the first token. If the running attempt fails before its first token, start the
+   next route at once (failover). If no first token has arrived after the hedge delay
+   (`HedgePolicy`: a fixed `hedge_after_s`, or the recent p95 TTFT clamped to a floor and a
+   ceiling) and the hedge budget has a token, start the next route *in parallel* (hedge).
+3. The first attempt to produce a token wins; every other attempt is cancelled at once
+   (its generator is closed, which cancels its RunPod job). Only the winner's tokens are
+   ever forwarded, so a reply never mixes two providers' text.
+
+The router holds what lives across requests (providers, breakers, hedge policy, counters,
+the task group attempts run in, entered with the core); `_race.Race` runs one request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent
+
+from ._race import Race, RouterStats
+from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from .hedging import HedgePolicy
+
+__all__ = ["Router", "RouterStats"]
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    """Routes each reply along a model's provider chain with breakers, failover and hedging."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, ModelProvider],
+        events: EventBus,
+        *,
+        hedge: HedgePolicy | None = None,
+        breaker_policy: BreakerPolicy | None = None,
+    ) -> None:
+        self.providers = dict(providers)
+        self.events = events
+        self.hedge = hedge or HedgePolicy()
+        self.stats = RouterStats()
+        self.breakers = {
+            name: CircuitBreaker(name, breaker_policy, on_change=self._breaker_changed) for name in self.providers
+        }
+        self._tg: TaskGroup | None = None
+
+    # --- lifecycle: the task group attempts run in -------------------------------------------
+    async def __aenter__(self) -> Router:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(*exc)
+
+    # --- lookup -------------------------------------------------------------------------------
+    def provider(self, name: str) -> ModelProvider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise ConfigError(
+                f"provider {name!r} is not configured.", hint=f"Configured: {', '.join(self.providers)}."
+            ) from None
+
+    def routes(self, spec: ModelSpec) -> list[Route]:
+        """The model's chain, restricted to configured providers."""
+        return [r for r in spec.chain if r.provider in self.providers]
+
+    def usable_routes(self, spec: ModelSpec) -> list[Route]:
+        """The configured routes whose breaker is not open."""
+        return [r for r in self.routes(spec) if self.breakers[r.provider].state is not BreakerState.OPEN]
+
+    def breaker_states(self) -> dict[str, dict[str, str | int | float]]:
+        return {name: b.snapshot() for name, b in self.breakers.items()}
+
+    # --- streaming ----------------------------------------------------------------------------
+    async def stream(
+        self, spec: ModelSpec, messages: Sequence[Message], options: ChatOptions
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream one reply for `spec`: JobStarted (winner's), TextDeltas, one Completion.
+
+        Raises:
+            ConfigError: no configured provider serves the model.
+            InputError: the request itself is unusable (no provider would take it).
+            ProviderError: every route failed before its first token, or the chosen one
+                failed after it (a reply is never continued on another provider).
+        """
+        routes = self.routes(spec)
+        if not routes:
+            raise ConfigError(
+                f"no configured provider serves {spec.alias!r}.",
+                hint=f"Its chain is {', '.join(r.provider for r in spec.chain)}; configured: "
+                f"{', '.join(self.providers) or 'none'}.",
+            )
+        if self._tg is None:
+            raise ConfigError("the router is not running: use `async with core:` (or `async with router:`).")
+        self.stats.requests += 1
+        self.hedge.budget.earn()
+        race = Race(self, self._tg, spec, routes, messages, options)
+        async for event in race.run():
+            yield event
+
+    # --- breaker events -----------------------------------------------------------------------
+    def _breaker_changed(self, provider: str, old: BreakerState, new: BreakerState, reason: str) -> None:
+        if new is BreakerState.OPEN and old is BreakerState.CLOSED:
+            log.warning("provider %s is down: %s", provider, reason)
+            self.events.publish(
+                "provider.down",
+                provider=provider,
+                reason=reason,
+                retry_in_s=self.breakers[provider].retry_in_s(),
+                source="breaker",
+            )
+        elif new is BreakerState.CLOSED:
+            log.warning("provider %s is back up", provider)
+            self.events.publish("provider.up", provider=provider, reason=reason, source="breaker")

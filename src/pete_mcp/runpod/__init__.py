@@ -1,0 +1,19 @@
+"""RunPod: the httpx client for the serverless endpoint API (one public door), the REST
+management API and keep-warm.
+"""
+
+from __future__ import annotations
+
+from .client import EndpointHealth, RunPodClient, runpod_client_from_settings
+from .keepwarm import KeepWarm, KeepWarmSchedule
+from .rest import RunPodRest, rest_from_settings
+
+__all__ = [
+    "EndpointHealth",
+    "KeepWarm",
+    "KeepWarmSchedule",
+    "RunPodClient",
+    "RunPodRest",
+    "rest_from_settings",
+    "runpod_client_from_settings",
+]
