@@ -32,6 +32,12 @@ HAZARDS = [
     ("the outlet is sparking", "electrical"),
     ("there are exposed wires hanging in the hallway", "electrical"),
     ("I got shocked by the light switch", "electrical"),
+    ("No, I smell gas in the kitchen", "gas"),
+    ("no the pipe burst", "flood"),
+    ("it's not a drill there is a fire", "fire"),
+    ("someone broke into my apartment", "intruder"),
+    ("we're stuck in the elevator", "elevator"),
+    ("my neighbor collapsed and isn't breathing", "medical"),
 ]
 
 LOOK_ALIKES = [
