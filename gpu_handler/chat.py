@@ -26,6 +26,8 @@ async def run_chat_job(
         max_tokens=job.options.max_tokens,
         seed=job.options.seed,
         stop=job.options.stop,
+        top_p=job.options.top_p,
+        num_ctx=job.options.num_ctx,
     )
     index = 0
     reply = batched_reply(backend, request, chunk_chars=config.chunk_chars, max_delay_s=config.chunk_max_delay_s)

@@ -29,6 +29,11 @@ class WorkerConfig:
     read_timeout_s: float = 300.0
     worker_id: str | None = None
 
+    @property
+    def default_model(self) -> str | None:
+        """The model a job that names none runs on: the first preloaded one (None if none is)."""
+        return self.preload[0] if self.preload else None
+
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
         return cls(

@@ -24,7 +24,7 @@ async def run_control_job(
     """
     load_s = None
     if job.action == "warmup":
-        model = job.model or (config.preload[0] if config.preload else None)
+        model = job.model or config.default_model
         if model is None:
             raise InputError("A warmup job needs a `model` (this worker preloads none).")
         load_s = await backend.warmup(model)

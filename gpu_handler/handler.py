@@ -4,6 +4,10 @@
     runpod.serverless.start({"handler": handler.handle, "return_aggregate_stream": True,
                              "concurrency_modifier": handler.concurrency})
 
+Chat input is read liberally (`normalize_job_input`): Pete's job, the OpenAI chat body,
+worker-vLLM's `sampling_params` shape or a bare `prompt`; a missing model is the worker's first
+preloaded one, and keys nothing reads are logged as a warning rather than failing the job.
+
 Failures are yielded as `{"error": "<JobError JSON>"}`: the SDK stops the stream there and
 posts the job as FAILED with that string, which the gateway decodes into a typed error.
 Cancellation (RunPod's job-stop) arrives as `CancelledError` at an `await`; the model request
@@ -19,7 +23,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pete_mcp.contract import ChatJob, ControlJob, ErrorCode, JobError, JobInput, parse_job_input
+from pete_mcp.contract import (
+    ChatJob,
+    ControlJob,
+    ErrorCode,
+    JobError,
+    JobInput,
+    normalize_job_input,
+    parse_job_input,
+)
 from pete_mcp.core.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
 
 from .backends.base import ModelBackend
@@ -33,6 +45,9 @@ __all__ = ["JobHandler", "job_error"]
 
 logger = logging.getLogger(__name__)
 
+# The smallest chat input every worker reads; bad_input messages show it.
+INPUT_EXAMPLE = '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 64}'
+
 
 class JobHandler:
     """Routes a RunPod job to the chat, OpenAI-route or control runner and types its failures."""
@@ -44,7 +59,7 @@ class JobHandler:
     async def handle(self, job: dict[str, Any]) -> AsyncGenerator[Any, None]:
         """The SDK's handler: yields chunks / SSE strings / one result, or one `{"error": ...}`."""
         try:
-            parsed = _parse(job.get("input"))
+            parsed = _parse(job.get("input"), default_model=self.config.default_model, job_id=job.get("id"))
             async with aclosing(self._run(parsed)) as outputs:
                 async for output in outputs:
                     yield output
@@ -76,13 +91,35 @@ def job_error(err: PeteError | None) -> dict[str, str]:
     return {"error": error.model_dump_json()}
 
 
-def _parse(raw: Any) -> JobInput:
+def _parse(raw: Any, *, default_model: str | None, job_id: Any) -> JobInput:
+    """The job's input as a contract object; keys nothing reads are logged, not fatal.
+
+    Raises:
+        InputError: no input, or one no accepted shape reads (the message shows an example).
+    """
     if raw is None:
-        raise InputError("The job has no `input`.")
+        raise InputError(f"The job has no `input`. Expected an input such as {INPUT_EXAMPLE}.")
     try:
-        return parse_job_input(raw)
+        normalized = normalize_job_input(raw, default_model=default_model)
+        if normalized.ignored:
+            logger.warning(
+                "job %s: ignored input keys this worker does not read: %s", job_id, ", ".join(normalized.ignored)
+            )
+        return parse_job_input(normalized.data)
     except ValidationError as err:
-        raise InputError(f"The job input is not a Pete job: {describe_validation_error(err)}") from err
+        raise InputError(_unreadable(raw, err, default_model=default_model)) from err
+
+
+def _unreadable(raw: Any, err: ValidationError, *, default_model: str | None) -> str:
+    problems = describe_validation_error(err)
+    if isinstance(raw, dict) and ("openai_route" in raw or raw.get("kind") == "control"):
+        return f"The job input is not a job this worker reads: {problems}."
+    if default_model is None and any(e["loc"] == ("model",) and e["type"] == "missing" for e in err.errors()):
+        return (
+            f"The job input names no `model` and this worker preloads none to default to ({problems}). "
+            'Add `"model": "<name>"` (the `models` control job lists them) or set WORKER_PRELOAD.'
+        )
+    return f"The job input is not a chat job this worker reads ({problems}). Expected an input such as {INPUT_EXAMPLE}."
 
 
 def _error_code(err: PeteError) -> ErrorCode:

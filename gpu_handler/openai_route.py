@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from pete_mcp.contract import OpenAIJob
 from pete_mcp.core.errors import InputError
@@ -50,6 +50,7 @@ class _ChatBody(BaseModel):
     stop: str | list[str] | None = None
     n: Literal[1] | None = None
     stream_options: dict[str, Any] | None = None
+    num_ctx: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("num_ctx", "context_window"))
 
 
 async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerConfig) -> AsyncGenerator[Any, None]:
@@ -101,6 +102,7 @@ def _chat_request(body: _ChatBody) -> ChatRequest:
         max_tokens=body.max_completion_tokens or body.max_tokens,
         seed=body.seed,
         stop=stop,
+        num_ctx=body.num_ctx,
         extra=extra,
     )
 

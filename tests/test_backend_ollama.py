@@ -67,6 +67,43 @@ async def test_request_carries_keep_alive_and_the_options(
     assert isinstance(end, ChatEnd) and end.finish_reason == "length" and end.completion_tokens == 3
 
 
+async def test_the_context_window_and_top_p_are_sent_as_ollama_options(
+    backend: OllamaBackend, ollama_standin: RunningOllama
+) -> None:
+    await collect(backend, ChatRequest(model=JAMIE, messages=HELLO, top_p=0.8, num_ctx=8192))
+
+    assert ollama_standin.state.requests[-1]["options"] == {"top_p": 0.8, "num_ctx": 8192}
+
+
+async def test_without_a_context_window_no_num_ctx_is_sent(
+    backend: OllamaBackend, ollama_standin: RunningOllama
+) -> None:
+    await collect(backend, ChatRequest(model=JAMIE, messages=HELLO))
+
+    assert "num_ctx" not in ollama_standin.state.requests[-1]["options"]
+
+
+@pytest.mark.parametrize(
+    "job_input",
+    [
+        {"model": JAMIE, "messages": HELLO, "options": {"max_tokens": 3, "num_ctx": 8192}},
+        {"messages": HELLO, "max_tokens": 3, "context_window": 8192},
+        {"openai_route": "/v1/chat/completions", "openai_input": {"model": JAMIE, "messages": HELLO, "num_ctx": 8192}},
+    ],
+    ids=["pete_job", "plain_messages", "openai_route"],
+)
+async def test_a_jobs_context_window_reaches_ollama_as_num_ctx(
+    backend: OllamaBackend, ollama_standin: RunningOllama, job_input: dict[str, object]
+) -> None:
+    handler = JobHandler(backend, WorkerConfig(backend="ollama", preload=(JAMIE,)))
+
+    outputs = [o async for o in handler.handle({"id": "ctx", "input": job_input})]
+
+    assert "error" not in outputs[-1]
+    sent = ollama_standin.state.requests[-1]
+    assert (sent["model"], sent["options"]["num_ctx"]) == (JAMIE, 8192)
+
+
 async def test_a_model_the_server_lacks_is_not_found_with_ollamas_reason(backend: OllamaBackend) -> None:
     with pytest.raises(NotFound) as caught:
         await collect(backend, ChatRequest(model="mistral:latest", messages=HELLO))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -47,6 +49,26 @@ async def test_extra_openai_fields_reach_the_server(backend: OpenAICompatibleBac
     )
     text = "".join([e.text async for e in backend.stream_chat(request) if isinstance(e, TextDelta)])
     assert "," not in text
+
+
+async def test_top_p_is_sent_and_the_context_window_is_not() -> None:
+    """The server's context window is fixed when it starts (llama.cpp's n_ctx, vLLM's max-model-len)."""
+    bodies: list[dict[str, Any]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "smollm2"}]})
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, text="data: [DONE]\n\n", headers={"content-type": "text/event-stream"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+        backend = OpenAICompatibleBackend(http, "http://model-server")
+        request = ChatRequest(model="smollm2", messages=HELLO, top_p=0.5, num_ctx=8192, extra={"context_window": 1})
+        [end] = [event async for event in backend.stream_chat(request)]
+
+    assert isinstance(end, ChatEnd)
+    assert bodies[0]["top_p"] == 0.5
+    assert not {"num_ctx", "context_window"} & set(bodies[0])
 
 
 async def test_an_unknown_model_is_refused_before_the_server_falls_back_to_its_default(

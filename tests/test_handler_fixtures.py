@@ -1,6 +1,8 @@
 """The shared job fixtures (tests/fixtures/jobs/): they parse, their examples are valid, and the worker agrees.
 
 The gateway's tests reuse the same files, so both ends of the job contract are held to one set.
+A fixture's `expect` may also name the `model` a job runs on (null: the worker's default, its
+first preloaded model) and the input keys the worker drops with a warning (`ignored`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,22 @@ from gpu_handler.backends import OpenAICompatibleBackend
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from pete_mcp.contract import ChatResult, ControlResult, JobError, StreamChunk, parse_job_input
+from pete_mcp.contract import (
+    ChatJob,
+    ChatResult,
+    ControlResult,
+    JobError,
+    StreamChunk,
+    normalize_job_input,
+    parse_job_input,
+)
 from tests.support.model_server import RunningModelServer
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "jobs").glob("*.json"))
+BAD_INPUT = [p for p in FIXTURES if json.loads(p.read_text())["expect"].get("error_code") == "bad_input"]
+# Inputs of a readable shape (even if a value is then refused): these have keys to keep or drop.
+READABLE = [p for p in FIXTURES if (e := json.loads(p.read_text())["expect"])["parses_as"] or "ignored" in e]
+DEFAULT_MODEL = "smollm2"  # the worker's first preloaded model in these tests
 SHAPES = {
     "chunks_then_result",
     "result_only",
@@ -75,9 +89,35 @@ def test_fixture_parses_as_its_declared_job_shape(path: Path) -> None:
     expected = fixture["expect"]["parses_as"]
     if expected is None:
         with pytest.raises(pydantic.ValidationError):
-            parse_job_input(fixture["input"])
+            parse_job_input(fixture["input"], default_model=DEFAULT_MODEL)
     else:
-        assert type(parse_job_input(fixture["input"])).__name__ == expected
+        assert type(parse_job_input(fixture["input"], default_model=DEFAULT_MODEL)).__name__ == expected
+
+
+@pytest.mark.parametrize("path", READABLE, ids=[p.stem for p in READABLE])
+def test_fixture_runs_on_its_declared_model_and_drops_its_declared_keys(path: Path) -> None:
+    fixture = load(path)
+    expect = fixture["expect"]
+    normalized = normalize_job_input(fixture["input"], default_model=DEFAULT_MODEL)
+    assert list(normalized.ignored) == expect.get("ignored", [])
+    if "model" in expect:
+        job = parse_job_input(fixture["input"], default_model=DEFAULT_MODEL)
+        assert isinstance(job, ChatJob) and job.model == (expect["model"] or DEFAULT_MODEL)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", BAD_INPUT, ids=[p.stem for p in BAD_INPUT])
+async def test_bad_input_fixtures_fail_before_the_model_server_with_their_example_message(path: Path) -> None:
+    fixture = load(path)
+    config = WorkerConfig(model_url="http://127.0.0.1:9", preload=(DEFAULT_MODEL,))  # nothing listens there
+    async with httpx.AsyncClient(timeout=5) as http:
+        handler = JobHandler(OpenAICompatibleBackend(http, config.model_url), config)
+        outputs = [o async for o in handler.handle({"id": path.stem, "input": fixture["input"]})]
+
+    assert len(outputs) == 1
+    assert JobError.model_validate_json(outputs[0]["error"]) == JobError.model_validate(
+        fixture["expect"]["example_error"]
+    )
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
@@ -97,7 +137,7 @@ async def test_the_worker_answers_each_fixture_with_its_declared_shape(
     path: Path, model_server: RunningModelServer
 ) -> None:
     fixture = load(path)
-    config = WorkerConfig(model_url=model_server.url, worker_id="w1")
+    config = WorkerConfig(model_url=model_server.url, worker_id="w1", preload=(model_server.chat_model,))
     async with httpx.AsyncClient(timeout=60) as http:
         handler = JobHandler(OpenAICompatibleBackend(http, config.model_url), config)
         outputs = [o async for o in handler.handle({"id": path.stem, "input": fixture["input"]})]

@@ -28,8 +28,10 @@ __all__ = ["ChatEnd", "ChatEvent", "ChatRequest", "ModelBackend", "TextDelta"]
 class ChatRequest:
     """One chat completion, in the terms both backends understand.
 
-    `extra` carries other OpenAI body fields (top_p, logit_bias, ...): the OpenAI backend
-    forwards them, the Ollama backend maps the ones it has an option for.
+    `extra` carries other OpenAI body fields (top_k, logit_bias, ...): the OpenAI backend
+    forwards them, the Ollama backend maps the ones it has an option for. `num_ctx` is the
+    context window to load the model with: Ollama takes it per request, OpenAI-compatible
+    servers fix it at start, so that backend ignores it.
     """
 
     model: str
@@ -38,6 +40,8 @@ class ChatRequest:
     max_tokens: int | None = None
     seed: int | None = None
     stop: list[str] | None = None
+    top_p: float | None = None
+    num_ctx: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -116,6 +116,10 @@ class OllamaBackend:
             options["seed"] = request.seed
         if request.stop:
             options["stop"] = request.stop
+        if request.top_p is not None:
+            options["top_p"] = request.top_p
+        if request.num_ctx is not None:
+            options["num_ctx"] = request.num_ctx
         return options
 
 

@@ -22,7 +22,8 @@ from .base import ChatEnd, ChatEvent, ChatRequest, TextDelta
 
 __all__ = ["OpenAICompatibleBackend"]
 
-_RESERVED = frozenset({"model", "messages", "stream", "stream_options"})
+# Never forwarded from `extra`: set by the backend, or (num_ctx) fixed when the server starts.
+_RESERVED = frozenset({"model", "messages", "stream", "stream_options", "num_ctx", "context_window"})
 
 
 class OpenAICompatibleBackend:
@@ -112,7 +113,7 @@ class OpenAICompatibleBackend:
             # vLLM and Ollama then report token usage in the last chunk; llama.cpp ignores it.
             stream_options={"include_usage": True},
         )
-        for key in ("temperature", "max_tokens", "seed", "stop"):
+        for key in ("temperature", "max_tokens", "seed", "stop", "top_p"):
             value = getattr(request, key)
             if value is not None:
                 body[key] = value
