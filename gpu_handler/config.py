@@ -1,7 +1,8 @@
-"""The worker's configuration: the `worker_*` settings, frozen for one worker process.
+"""The worker's configuration: `WorkerSettings` reads the environment, `WorkerConfig` freezes it.
 
-A plain dataclass so tests build one directly; `from_settings` is the only link to the
-environment (through `pete_mcp.settings.Settings`).
+The worker ships alone in its image and imports only the job contract from Pete, so its
+settings are its own (`WORKER_*`, `RUNPOD_POD_ID`, `LOG_LEVEL`), documented with Pete's in
+docs/configuration.md. `WorkerConfig` is a plain dataclass so tests build one directly.
 """
 
 from __future__ import annotations
@@ -9,9 +10,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pete_mcp.core.settings import Settings
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["WorkerConfig"]
+__all__ = ["WorkerConfig", "WorkerSettings"]
+
+
+class WorkerSettings(BaseSettings):
+    """The worker's environment: the only place in `gpu_handler` that reads it."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    worker_backend: Literal["openai", "ollama"] = Field(
+        default="openai", description="Model-server API the worker speaks: OpenAI /v1 or Ollama native /api."
+    )
+    worker_model_url: str = Field(default="http://127.0.0.1:8781", description="Base URL of the worker's model server.")
+    worker_concurrency: int = Field(default=4, description="Jobs one worker runs at once (concurrency_modifier).")
+    worker_preload: str = Field(default="", description="Comma-separated models the worker loads before taking jobs.")
+    worker_ready_timeout_s: float = Field(default=300.0, description="How long the worker waits for its model server.")
+    worker_chunk_chars: int = Field(default=48, description="Characters batched per streamed chunk (sentence-sized).")
+    worker_chunk_max_delay_s: float = Field(default=0.08, description="Longest a streamed chunk is held back.")
+    worker_keep_alive: str = Field(
+        default="-1", description="Ollama keep_alive sent with every request (-1 = keep the model loaded forever)."
+    )
+    worker_read_timeout_s: float = Field(
+        default=300.0, description="Longest the worker waits for the model server's next byte (covers model loads)."
+    )
+    runpod_pod_id: str | None = Field(
+        default=None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
+    )
 
 
 @dataclass(frozen=True)
@@ -35,7 +63,7 @@ class WorkerConfig:
         return self.preload[0] if self.preload else None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WorkerConfig:
+    def from_settings(cls, settings: WorkerSettings) -> WorkerConfig:
         return cls(
             model_url=settings.worker_model_url.rstrip("/"),
             backend=settings.worker_backend,

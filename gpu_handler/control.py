@@ -6,10 +6,10 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from pete_mcp.contract import ControlJob, ControlResult
-from pete_mcp.core.errors import InputError
 
 from .backends.base import ModelBackend
 from .config import WorkerConfig
+from .errors import BadInput
 
 __all__ = ["run_control_job"]
 
@@ -20,13 +20,13 @@ async def run_control_job(
     """Yield one `ControlResult.model_dump()`.
 
     Raises:
-        InputError: a warmup names no model and the worker preloads none.
+        BadInput: a warmup names no model and the worker preloads none.
     """
     load_s = None
     if job.action == "warmup":
         model = job.model or config.default_model
         if model is None:
-            raise InputError("A warmup job needs a `model` (this worker preloads none).")
+            raise BadInput("A warmup job needs a `model` (this worker preloads none).")
         load_s = await backend.warmup(model)
     yield ControlResult(
         action=job.action, models=await backend.list_models(), load_s=load_s, worker_id=config.worker_id

@@ -32,12 +32,12 @@ from pete_mcp.contract import (
     normalize_job_input,
     parse_job_input,
 )
-from pete_mcp.core.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
 
 from .backends.base import ModelBackend
 from .chat import run_chat_job
 from .config import WorkerConfig
 from .control import run_control_job
+from .errors import BadInput, WorkerError
 from .openai_route import run_openai_job
 from .validation import describe_validation_error
 
@@ -63,7 +63,7 @@ class JobHandler:
             async with aclosing(self._run(parsed)) as outputs:
                 async for output in outputs:
                     yield output
-        except PeteError as err:
+        except WorkerError as err:
             logger.warning("job %s failed: %s", job.get("id"), err)
             yield job_error(err)
         except Exception:
@@ -82,12 +82,12 @@ class JobHandler:
         return run_openai_job(parsed, self.backend, self.config)
 
 
-def job_error(err: PeteError | None) -> dict[str, str]:
-    """`{"error": JobError JSON}` for a PeteError (None → a generic internal error)."""
+def job_error(err: WorkerError | None) -> dict[str, str]:
+    """`{"error": JobError JSON}` for a WorkerError (None → a generic internal error)."""
     if err is None:
         error = JobError(code=ErrorCode.INTERNAL, message="The worker failed unexpectedly; its log has the details.")
     else:
-        error = JobError(code=_error_code(err), message=str(err))
+        error = JobError(code=err.code, message=str(err))
     return {"error": error.model_dump_json()}
 
 
@@ -95,10 +95,10 @@ def _parse(raw: Any, *, default_model: str | None, job_id: Any) -> JobInput:
     """The job's input as a contract object; keys nothing reads are logged, not fatal.
 
     Raises:
-        InputError: no input, or one no accepted shape reads (the message shows an example).
+        BadInput: no input, or one no accepted shape reads (the message shows an example).
     """
     if raw is None:
-        raise InputError(f"The job has no `input`. Expected an input such as {INPUT_EXAMPLE}.")
+        raise BadInput(f"The job has no `input`. Expected an input such as {INPUT_EXAMPLE}.")
     try:
         normalized = normalize_job_input(raw, default_model=default_model)
         if normalized.ignored:
@@ -107,7 +107,7 @@ def _parse(raw: Any, *, default_model: str | None, job_id: Any) -> JobInput:
             )
         return parse_job_input(normalized.data)
     except ValidationError as err:
-        raise InputError(_unreadable(raw, err, default_model=default_model)) from err
+        raise BadInput(_unreadable(raw, err, default_model=default_model)) from err
 
 
 def _unreadable(raw: Any, err: ValidationError, *, default_model: str | None) -> str:
@@ -120,18 +120,3 @@ def _unreadable(raw: Any, err: ValidationError, *, default_model: str | None) ->
             'Add `"model": "<name>"` (the `models` control job lists them) or set WORKER_PRELOAD.'
         )
     return f"The job input is not a chat job this worker reads ({problems}). Expected an input such as {INPUT_EXAMPLE}."
-
-
-def _error_code(err: PeteError) -> ErrorCode:
-    # Most specific first: NotFound is an InputError, ProviderTimeout a ProviderError.
-    if isinstance(err, NotFound):
-        return ErrorCode.MODEL_NOT_FOUND
-    if isinstance(err, InputError):
-        return ErrorCode.BAD_INPUT
-    if isinstance(err, ProviderUnavailable):
-        return ErrorCode.MODEL_SERVER_UNAVAILABLE
-    if isinstance(err, ProviderTimeout):
-        return ErrorCode.TIMEOUT
-    if isinstance(err, ProviderError):
-        return ErrorCode.MODEL_SERVER_ERROR
-    return ErrorCode.INTERNAL

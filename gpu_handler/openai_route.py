@@ -18,10 +18,10 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from pete_mcp.contract import OpenAIJob
-from pete_mcp.core.errors import InputError
 
 from .backends.base import ChatRequest, ModelBackend
 from .config import WorkerConfig
+from .errors import BadInput
 from .streaming import ReplySummary, batched_reply
 from .validation import describe_validation_error
 
@@ -57,7 +57,7 @@ async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerCo
     """Yield SSE strings (streaming), or one response dict.
 
     Raises:
-        InputError: an unsupported route or an invalid chat-completions body.
+        BadInput: an unsupported route or an invalid chat-completions body.
     """
     if job.openai_route == "/v1/models":
         models = await backend.list_models()
@@ -67,7 +67,7 @@ async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerCo
         }
         return
     if job.openai_route != "/v1/chat/completions":
-        raise InputError(f"This worker serves /v1/chat/completions and /v1/models, not {job.openai_route}.")
+        raise BadInput(f"This worker serves /v1/chat/completions and /v1/models, not {job.openai_route}.")
     body = _parse_body(job.openai_input)
     request = _chat_request(body)
     reply = batched_reply(backend, request, chunk_chars=config.chunk_chars, max_delay_s=config.chunk_max_delay_s)
@@ -84,11 +84,11 @@ async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerCo
 
 def _parse_body(raw: dict[str, Any] | None) -> _ChatBody:
     if raw is None:
-        raise InputError("An OpenAI-route chat job needs `openai_input` (the chat-completions body).")
+        raise BadInput("An OpenAI-route chat job needs `openai_input` (the chat-completions body).")
     try:
         return _ChatBody.model_validate(raw)
     except ValidationError as err:
-        raise InputError(f"Invalid chat-completions body: {describe_validation_error(err)}") from err
+        raise BadInput(f"Invalid chat-completions body: {describe_validation_error(err)}") from err
 
 
 def _chat_request(body: _ChatBody) -> ChatRequest:
@@ -115,7 +115,7 @@ def _plain_message(message: _ChatMessage) -> dict[str, Any]:
         texts = []
         for part in message.content:
             if part.get("type") != "text":
-                raise InputError(f"This worker takes text only; a message has a {part.get('type')!r} part.")
+                raise BadInput(f"This worker takes text only; a message has a {part.get('type')!r} part.")
             texts.append(str(part.get("text", "")))
         plain["content"] = "".join(texts)
     plain.setdefault("content", "")

@@ -11,9 +11,8 @@ import time
 
 import anyio
 
-from pete_mcp.core.errors import ProviderUnavailable
-
 from .backends.base import ModelBackend
+from .errors import ModelServerUnavailable
 
 __all__ = ["prepare_backend", "wait_until_ready"]
 
@@ -24,13 +23,13 @@ async def wait_until_ready(backend: ModelBackend, *, base_url: str, timeout_s: f
     """Poll `backend.ready()` until it answers; return the seconds waited.
 
     Raises:
-        ProviderUnavailable: not ready within `timeout_s`.
+        ModelServerUnavailable: not ready within `timeout_s`.
     """
     started = time.monotonic()
     while not await backend.ready():
         waited = time.monotonic() - started
         if waited >= timeout_s:
-            raise ProviderUnavailable(
+            raise ModelServerUnavailable(
                 f"The {backend.name} model server at {base_url} was not ready after {timeout_s:.0f} s. "
                 "Check that it starts (its log), or raise WORKER_READY_TIMEOUT_S for slow model loads.",
                 provider=backend.name,
@@ -45,8 +44,8 @@ async def prepare_backend(
     """Wait for the server, then load each `preload` model; return each model's load seconds.
 
     Raises:
-        ProviderUnavailable: the server never became ready.
-        NotFound: a preload model is not on the server (fail fast rather than idle forever).
+        ModelServerUnavailable: the server never became ready.
+        ModelNotFound: a preload model is not on the server (fail fast rather than idle forever).
     """
     waited = await wait_until_ready(backend, base_url=base_url, timeout_s=timeout_s)
     logger.info("model server %s ready after %.2f s", base_url, waited)

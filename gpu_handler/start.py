@@ -11,11 +11,9 @@ import asyncio
 import logging
 import sys
 
-from pete_mcp.core.errors import PeteError
-from pete_mcp.core.settings import Settings
-
 from .backends import build_backend, build_http_client
-from .config import WorkerConfig
+from .config import WorkerConfig, WorkerSettings
+from .errors import WorkerError
 from .handler import JobHandler
 from .readiness import prepare_backend
 
@@ -37,12 +35,12 @@ async def prepare(config: WorkerConfig) -> dict[str, float]:
 
 def main() -> None:
     """Run the worker until the SDK exits; exit 1 with a readable message if the model server fails."""
-    settings = Settings()
+    settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.from_settings(settings)
     try:
         asyncio.run(prepare(config))
-    except PeteError as err:
+    except WorkerError as err:
         logger.error("worker not started: %s", err)
         sys.exit(1)
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from gpu_handler import JobHandler, WorkerConfig
 from gpu_handler.backends import ChatEnd, ChatRequest, OllamaBackend, TextDelta
+from gpu_handler.errors import ModelNotFound, ModelServerError
 from gpu_handler.readiness import prepare_backend
 
 from pete_mcp.contract import ChatResult, ControlResult, ErrorCode, JobError, StreamChunk
-from pete_mcp.core.errors import NotFound, ProviderError
 from pete_mcp.local.model_server import pick_free_port
 from tests.support.ollama_standin import REPLY, RunningOllama
 
@@ -105,7 +105,7 @@ async def test_a_jobs_context_window_reaches_ollama_as_num_ctx(
 
 
 async def test_a_model_the_server_lacks_is_not_found_with_ollamas_reason(backend: OllamaBackend) -> None:
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(ModelNotFound) as caught:
         await collect(backend, ChatRequest(model="mistral:latest", messages=HELLO))
     assert "mistral:latest" in str(caught.value) and "try pulling it first" in str(caught.value)
 
@@ -114,7 +114,7 @@ async def test_an_error_line_mid_stream_is_a_provider_error(
     backend: OllamaBackend, ollama_standin: RunningOllama
 ) -> None:
     ollama_standin.state.fail_after_tokens = 2
-    with pytest.raises(ProviderError, match="out of memory"):
+    with pytest.raises(ModelServerError, match="out of memory"):
         await collect(backend, ChatRequest(model=JAMIE, messages=HELLO))
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from gpu_handler.backends import ChatEnd, ChatRequest, OpenAICompatibleBackend, TextDelta
+from gpu_handler.errors import ModelNotFound, ModelServerUnavailable
 
-from pete_mcp.core.errors import NotFound, ProviderUnavailable
 from pete_mcp.local.model_server import pick_free_port
 from tests.support.model_server import RunningModelServer
 
@@ -75,7 +75,7 @@ async def test_an_unknown_model_is_refused_before_the_server_falls_back_to_its_d
     backend: OpenAICompatibleBackend,
 ) -> None:
     # llama.cpp's server would answer with its default model and echo the requested name.
-    with pytest.raises(NotFound, match="smollm2, gemma3-270m"):
+    with pytest.raises(ModelNotFound, match="smollm2, gemma3-270m"):
         async for _ in backend.stream_chat(ChatRequest(model="gpt-4o", messages=HELLO)):
             pass
 
@@ -92,5 +92,5 @@ async def test_nothing_listening_is_unavailable_with_the_url(http: httpx.AsyncCl
     url = f"http://127.0.0.1:{pick_free_port()}"
     backend = OpenAICompatibleBackend(http, url)
     assert not await backend.ready()
-    with pytest.raises(ProviderUnavailable, match=url):
+    with pytest.raises(ModelServerUnavailable, match=url):
         await backend.list_models()

@@ -19,7 +19,7 @@ from gpu_handler import JobHandler, WorkerConfig
 from gpu_handler.backends import OpenAICompatibleBackend
 
 from pete_mcp.contract import ChatResult, ErrorCode, JobError, StreamChunk
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
+from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
 from tests.support.localpod import REPO_ROOT, running_localpod
 from tests.support.model_server import RunningModelServer
 

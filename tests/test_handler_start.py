@@ -15,10 +15,10 @@ import httpx
 import pytest
 from gpu_handler import JobHandler, WorkerConfig
 from gpu_handler.backends import ChatEvent, ChatRequest, OpenAICompatibleBackend
+from gpu_handler.errors import ModelServerUnavailable
 from gpu_handler.readiness import prepare_backend, wait_until_ready
 
 from pete_mcp.contract import ChatResult, ModelState
-from pete_mcp.core.errors import ProviderUnavailable
 from pete_mcp.local.model_server import ModelServer, pick_free_port
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +98,7 @@ async def test_worker_waits_for_a_model_server_that_starts_later_then_serves(
 async def test_waiting_gives_up_with_a_message_naming_the_setting() -> None:
     url = f"http://127.0.0.1:{pick_free_port()}"
     async with httpx.AsyncClient() as http:
-        with anyio.fail_after(5), pytest.raises(ProviderUnavailable) as caught:
+        with anyio.fail_after(5), pytest.raises(ModelServerUnavailable) as caught:
             await wait_until_ready(OpenAICompatibleBackend(http, url), base_url=url, timeout_s=0.3)
     assert url in str(caught.value) and "WORKER_READY_TIMEOUT_S" in str(caught.value)
 

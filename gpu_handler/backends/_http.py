@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import httpx
 
-from pete_mcp.core.errors import InputError, NotFound, PeteError, ProviderError, ProviderTimeout, ProviderUnavailable
+from ..errors import BadInput, ModelNotFound, ModelServerError, ModelServerTimeout, ModelServerUnavailable, WorkerError
 
 __all__ = [
     "build_http_client",
@@ -72,49 +72,49 @@ async def open_stream(client: httpx.AsyncClient, url: str, body: dict[str, Any])
 
 @contextlib.asynccontextmanager
 async def translate_transport_errors(server: str, base_url: str) -> AsyncIterator[None]:
-    """Re-raise httpx transport errors as ProviderUnavailable / ProviderTimeout / ProviderError."""
+    """Re-raise httpx transport errors as ModelServerUnavailable / ModelServerTimeout / ModelServerError."""
     try:
         yield
     except httpx.ConnectError as err:
-        raise ProviderUnavailable(
+        raise ModelServerUnavailable(
             f"Cannot connect to the {server} model server at {base_url} ({_reason(err)}). "
             "Check that it is running and that WORKER_MODEL_URL points at it.",
             provider=server,
         ) from err
     except httpx.TimeoutException as err:
-        raise ProviderTimeout(
+        raise ModelServerTimeout(
             f"The {server} model server at {base_url} did not answer in time ({type(err).__name__}). "
             "It may be overloaded or still loading a model; WORKER_READ_TIMEOUT_S sets the limit.",
             provider=server,
         ) from err
     except httpx.TransportError as err:
-        raise ProviderError(
+        raise ModelServerError(
             f"The connection to the {server} model server at {base_url} broke ({_reason(err)}).",
             provider=server,
         ) from err
 
 
 async def raise_for_server_status(response: httpx.Response, *, server: str, model: str | None) -> None:
-    """Raise the matching PeteError for a 4xx/5xx answer; do nothing for 2xx."""
+    """Raise the matching WorkerError for a 4xx/5xx answer; do nothing for 2xx."""
     if response.status_code < 400:
         return
     await response.aread()
     detail = _error_detail(response)
     status = response.status_code
-    error: PeteError
+    error: WorkerError
     if status == 404 and model is not None:
-        error = NotFound(
+        error = ModelNotFound(
             f"The {server} model server has no model {model!r} ({detail}). "
             "Pick one the `models` control job lists, or bake it into the worker image."
         )
     elif 400 <= status < 500:
-        error = InputError(f"The {server} model server refused the request (HTTP {status}): {detail}")
+        error = BadInput(f"The {server} model server refused the request (HTTP {status}): {detail}")
     elif status == 503:
-        error = ProviderUnavailable(
+        error = ModelServerUnavailable(
             f"The {server} model server is busy or not ready (HTTP 503): {detail}", provider=server
         )
     else:
-        error = ProviderError(f"The {server} model server failed (HTTP {status}): {detail}", provider=server)
+        error = ModelServerError(f"The {server} model server failed (HTTP {status}): {detail}", provider=server)
     raise error
 
 

@@ -3,7 +3,7 @@
 Two backends implement it: `OpenAICompatibleBackend` (`/v1/chat/completions` SSE: llama.cpp
 server, vLLM, Ollama's `/v1`) and `OllamaBackend` (Ollama's native `/api/chat` NDJSON with
 `keep_alive`). The handler only sees this module's types, so a new model server is one new
-module. Backends raise `pete_mcp.errors` exceptions; the handler turns them into typed job
+module. Backends raise `gpu_handler.errors` exceptions; the handler turns them into typed job
 errors:
 
     ProviderUnavailable  → model_server_unavailable   (cannot connect)

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from pete_mcp.contract import ModelState
-from pete_mcp.core.errors import ProviderError
 
+from ..errors import ModelServerError
 from ._http import open_stream, raise_for_server_status, send, server_error_message, translate_transport_errors
 from .base import ChatEnd, ChatEvent, ChatRequest, TextDelta
 
@@ -75,7 +75,7 @@ class OllamaBackend:
                 if message.get("done"):
                     yield _chat_end(message)
                     return
-        raise ProviderError("The Ollama stream ended without its final `done` message.", provider=self.name)
+        raise ModelServerError("The Ollama stream ended without its final `done` message.", provider=self.name)
 
     async def list_models(self) -> list[ModelState]:
         available = await self._get_models("/api/tags")
@@ -127,12 +127,12 @@ def _parse_line(line: str) -> dict[str, Any]:
     try:
         message = json.loads(line)
     except ValueError as err:
-        raise ProviderError(f"Ollama sent a malformed stream line: {line[:200]!r}", provider="ollama") from err
+        raise ModelServerError(f"Ollama sent a malformed stream line: {line[:200]!r}", provider="ollama") from err
     if not isinstance(message, dict):
-        raise ProviderError(f"Ollama sent an unexpected stream line: {line[:200]!r}", provider="ollama")
+        raise ModelServerError(f"Ollama sent an unexpected stream line: {line[:200]!r}", provider="ollama")
     error = server_error_message(message) if "error" in message else None
     if error is not None:
-        raise ProviderError(f"Ollama failed mid-stream: {error}", provider="ollama")
+        raise ModelServerError(f"Ollama failed mid-stream: {error}", provider="ollama")
     return message
 
 

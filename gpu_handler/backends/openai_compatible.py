@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from pete_mcp.contract import ModelState
-from pete_mcp.core.errors import NotFound, ProviderError
 
+from ..errors import ModelNotFound, ModelServerError
 from ._http import open_stream, raise_for_server_status, send, server_error_message, translate_transport_errors
 from .base import ChatEnd, ChatEvent, ChatRequest, TextDelta
 
@@ -91,7 +91,7 @@ class OpenAICompatibleBackend:
             return
         if model not in await self._fetch_models():
             available = ", ".join(self._known_models) or "none"
-            raise NotFound(
+            raise ModelNotFound(
                 f"The model server has no model {model!r}; it serves: {available}. "
                 "Ask for one of those (the `models` control job lists them)."
             )
@@ -124,7 +124,7 @@ async def _sse_payloads(response: httpx.Response) -> AsyncIterator[dict[str, Any
     """The JSON objects of an SSE stream, up to `data: [DONE]`.
 
     Raises:
-        ProviderError: the stream ended without `[DONE]` (llama.cpp's server does that when
+        ModelServerError: the stream ended without `[DONE]` (llama.cpp's server does that when
             generation fails after the 200, e.g. a prompt longer than its context window).
     """
     async for line in response.aiter_lines():
@@ -136,12 +136,12 @@ async def _sse_payloads(response: httpx.Response) -> AsyncIterator[dict[str, Any
         try:
             payload = json.loads(data)
         except ValueError as err:
-            raise ProviderError(f"The model server sent a malformed stream event: {data[:200]!r}") from err
+            raise ModelServerError(f"The model server sent a malformed stream event: {data[:200]!r}") from err
         message = server_error_message(payload) if "error" in payload else None
         if message is not None:
-            raise ProviderError(f"The model server failed mid-stream: {message}")
+            raise ModelServerError(f"The model server failed mid-stream: {message}")
         yield payload
-    raise ProviderError(
+    raise ModelServerError(
         "The model server ended the stream without finishing it (no `data: [DONE]`). "
         "Its log has the cause; a prompt longer than the model's context window is a common one."
     )

@@ -184,7 +184,8 @@ CO = ("co", "co2", "monoxide", "carbon monoxide", "c o", "see oh", "carbon")
 DETECTOR = "alarm*|detector*|detecter*|monitor*|sensor*|thing"
 MAINTENANCE = "batter*|replac*|install*|inspect*|test*|chirp*|buy*|provid*|new|need*|expired|check*"
 WATER = "water|sewage|sewer|toilet*|tub|bathtub"
-FLOWING = "everywhere|pour*|gush*|rush*|spray*|flowing|flood*|overflow*|spill*|leak*|pool*|bubbl*"
+# Not leak*: a dripping sink is a ticket, not an emergency.
+FLOWING = "everywhere|pour*|gush*|rush*|spray*|flowing|flood*|overflow*|bubbl*"
 SPOKEN_VERB_BEFORE_FIRE = "to|should|gonna|will|would|can|could|please|lets|must|just|cant|you|they|we|i|shall"
 FIRE_COMPOUNDS = (
     "drill*|pit*|escape*|extinguish*|inspect*|code*|insurance|marshal*|sale|stick|tv|lane|hydrant*|exit*|door*|"

@@ -2,7 +2,7 @@
 
 A provider streams one reply as `StreamEvent`s: an optional `JobStarted` (the upstream job
 id, so a caller can cancel or follow up), `TextDelta`s, and exactly one `Completion` last.
-Failures raise `pete_mcp.errors.ProviderError` subclasses. A new backend is one module
+Failures raise `pete_mcp.core.ProviderError` subclasses. A new backend is one module
 implementing this and one line in `build_core`.
 """
 

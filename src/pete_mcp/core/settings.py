@@ -58,24 +58,9 @@ class Settings(BaseSettings):
     model_server_port: int = Field(default=8781, description="Port of the local llama.cpp model server.")
     model_server_threads: int = Field(default=2, description="CPU threads of the local model server.")
 
-    # --- the worker (gpu_handler), read inside the worker process
-    worker_backend: Literal["openai", "ollama"] = Field(
-        default="openai", description="Model-server API the worker speaks: OpenAI /v1 or Ollama native /api."
-    )
-    worker_model_url: str = Field(default="http://127.0.0.1:8781", description="Base URL of the worker's model server.")
-    worker_concurrency: int = Field(default=4, description="Jobs one worker runs at once (concurrency_modifier).")
-    worker_preload: str = Field(default="", description="Comma-separated models the worker loads before taking jobs.")
-    worker_ready_timeout_s: float = Field(default=300.0, description="How long the worker waits for its model server.")
-    worker_chunk_chars: int = Field(default=48, description="Characters batched per streamed chunk (sentence-sized).")
-    worker_chunk_max_delay_s: float = Field(default=0.08, description="Longest a streamed chunk is held back.")
-    worker_keep_alive: str = Field(
-        default="-1", description="Ollama keep_alive sent with every request (-1 = keep the model loaded forever)."
-    )
-    worker_read_timeout_s: float = Field(
-        default=300.0, description="Longest the worker waits for the model server's next byte (covers model loads)."
-    )
-    runpod_pod_id: str | None = Field(
-        default=None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
+    # --- waiting on the local stack (the worker's own settings are gpu_handler.config.WorkerSettings)
+    worker_ready_timeout_s: float = Field(
+        default=300.0, description="How long the worker (and `pete up`) waits for the model server to answer."
     )
 
     # --- models

@@ -43,7 +43,7 @@ from .hedging import HedgePolicy
 
 __all__ = ["Race", "RaceHost", "RouterStats"]
 
-log = logging.getLogger("pete_mcp.router")
+log = logging.getLogger("pete_mcp.routing.router")
 
 _Item = tuple[int, StreamEvent | BaseException]
 

@@ -32,7 +32,7 @@ from ._wire import JobRef, JobStatus, decode_worker_error
 
 __all__ = ["ChatEvent", "ChatStream", "SeenStatus", "openai_events", "runpod_stream_events"]
 
-logger = logging.getLogger("pete_mcp.runpod_client")
+logger = logging.getLogger("pete_mcp.runpod.client")
 
 
 class JobClient(Protocol):

@@ -37,7 +37,7 @@ from pete_mcp.core import (
 
 __all__ = ["PROVIDER", "RetryPolicy", "RunPodHTTP", "Sleep", "parse_body"]
 
-logger = logging.getLogger("pete_mcp.runpod_client")
+logger = logging.getLogger("pete_mcp.runpod.client")
 
 PROVIDER = "runpod"
 Sleep = Callable[[float], Awaitable[None]]
