@@ -9,7 +9,7 @@ from .base import Alert, AlertDeliveryError, AlertSink, Finding, Notice
 from .engine import AlertEngine, run_alerts, sinks_from_settings
 from .github import GitHubIssueSink
 from .mcp_notify import EventBusSink
-from .paging import AlertSinkPager, PageAttempt, PageProgress, PageResult, Pager, PagingSink, pager_from_settings
+from .paging import AlertSinkPager, PageAttempt, PageProgress, Pager, PageResult, PagingSink, pager_from_settings
 from .rules import (
     DeployFailed,
     EndpointDown,
