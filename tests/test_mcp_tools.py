@@ -36,15 +36,19 @@ async def test_lists_every_tool_with_schemas_and_honest_annotations(tmp_path: Pa
         "rollback",
         "endpoint_status",
         "purge_queue",
+        "list_desk",
+        "close_desk_item",
     }
     assert all(t.output_schema for t in tools.values())
-    for name in ("health", "list_models", "get_job", "endpoint_status"):
+    for name in ("health", "list_models", "get_job", "endpoint_status", "list_desk"):
         annotations = tools[name].annotations
         assert annotations and annotations.read_only_hint is True
     for name in ("deploy", "rollback", "purge_queue"):
         annotations = tools[name].annotations
         assert annotations and annotations.destructive_hint is True and annotations.read_only_hint is False
     assert tools["switch_model"].annotations and tools["switch_model"].annotations.idempotent_hint is True
+    close = tools["close_desk_item"].annotations
+    assert close and close.idempotent_hint is True and close.destructive_hint is False
     assert "approval" not in tools["deploy"].input_schema["properties"]  # filled by the resolver, not the model
 
 

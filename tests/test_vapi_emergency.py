@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pete_vapi.emergency import detect_hazard
+from pete_vapi.escalation import LOGGED_LINE
 from tests.support.scripted import ScriptedProvider
 from tests.support.vapi_stack import assert_vapi_stream, chat_body, fixture, vapi_stack
 
@@ -109,7 +110,10 @@ async def test_a_hazard_transfers_to_on_call_without_waiting_on_the_model(
     assert posted and posted[0]["type"] == "say" and "on-call" in str(posted[0]["content"])
     assert escalated.data == {"call_id": "c-91", "category": category}
     assert emergencies == [{"call_id": "c-91", "category": category, "callback_number": "+15551234567"}]
-    assert thread[-2]["content"] == words and thread[-1]["tool_calls"][0]["function"]["name"] == "transfer_call_tool"
+    assert thread[-4]["content"] == words and thread[-1]["tool_calls"][0]["function"]["name"] == "transfer_call_tool"
+    # No pager is configured here: Jamie says it is logged, never that anyone was paged.
+    assert posted[-1] == {"type": "say", "content": LOGGED_LINE, "endCallAfterSpoken": False}
+    assert "paged" not in thread[-1]["content"] and "nobody" not in thread[-1]["content"]
 
 
 @pytest.mark.anyio

@@ -13,6 +13,7 @@ from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
 from pete_mcp.core.store import Store
+from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_vapi.tool_protocol import ParsedCall, SpokenText, ToolCallScanner, parse_call
 from pete_vapi.tools import JamieTools, ToolContext, builtin_name
 from tests.support.vapi_stack import assert_vapi_stream, chat_body, fixture, vapi_stack
@@ -96,6 +97,7 @@ def test_builtin_names_come_from_the_request_tools() -> None:
 async def desk(tmp_path: Path) -> AsyncIterator[PropertyDesk]:
     store = Store(tmp_path / "pete.sqlite3")
     store.open()
+    await upsert_tenants(store, DEMO_TENANTS)
     try:
         yield PropertyDesk(store)
     finally:

@@ -114,7 +114,9 @@ async def test_bad_tool_arguments_and_unknown_tools_are_errors_inside_http_200(t
     assert response.status_code == 200
     assert [r["toolCallId"] for r in results] == ["t1", "t2", "t3"]
     assert "error" in results[0] and "error" in results[1] and "\n" not in results[0]["error"]
-    assert results[2]["result"] == "Lee Chen, unit 2A at Maple Court."
+    # Another tenant's number (the caller is +15551234567): refused, without saying whether it is on file.
+    assert results[2]["result"].startswith("Tenant details are only given for the number this call comes from")
+    assert "Lee" not in results[2]["result"]
 
 
 async def test_status_updates_track_live_calls_through_core_events(tmp_path: Path) -> None:

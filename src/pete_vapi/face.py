@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from pete_mcp.alerts import pager_from_settings
+from pete_mcp.core.escalations import EscalationBook
 from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.faces import Face
 from pete_mcp.gateway import Core
@@ -16,6 +18,7 @@ from .auth import LlmAuth, WebhookAuth
 from .background import Background
 from .calls import CallBook
 from .custom_llm import LLM_PATHS, CustomLlmEndpoint
+from .escalation import Escalator
 from .responder import Responder, TurnSettings
 from .tools import JamieTools
 from .turn import TurnBudget
@@ -31,6 +34,7 @@ class VapiFace(Face):
     webhook: WebhookEndpoint
     calls: CallBook
     background: Background
+    escalator: Escalator
 
 
 def vapi_face(core: Core) -> VapiFace:
@@ -38,6 +42,9 @@ def vapi_face(core: Core) -> VapiFace:
     settings = core.settings
     background = Background()
     calls = CallBook(core)
+    desk = PropertyDesk(core.store)
+    pager = pager_from_settings(settings, core.http, core.events, EscalationBook(core.store))
+    escalator = Escalator(desk, pager, background, wait_s=settings.pager_wait_s)
     responder = Responder(
         core,
         calls=calls,
@@ -49,6 +56,7 @@ def vapi_face(core: Core) -> VapiFace:
             on_call_number=settings.on_call_number,
             office_number=settings.office_number,
         ),
+        escalator=escalator,
     )
     llm = CustomLlmEndpoint(responder, LlmAuth.from_settings(settings), tool_frame=settings.vapi_tool_frame)
     webhook = WebhookEndpoint(
@@ -56,10 +64,11 @@ def vapi_face(core: Core) -> VapiFace:
         calls=calls,
         auth=WebhookAuth.from_settings(settings),
         warmer=ModelWarmer(core, background),
-        tools=JamieTools(PropertyDesk(core.store)),
+        tools=JamieTools(desk, escalator=escalator),
     )
     routes: list[BaseRoute] = [Route(path, llm, methods=["POST"]) for path in LLM_PATHS]
     routes.append(Route("/vapi/webhook", webhook.handle, methods=["POST"]))
     face = VapiFace("vapi", routes, lifespan=background.running)
     face.responder, face.webhook, face.calls, face.background = responder, webhook, calls, background
+    face.escalator = escalator
     return face

@@ -28,6 +28,7 @@ from .background import Background
 from .calls import CallBook
 from .chunks import ReplySink
 from .emergency import Hazard, detect_hazard
+from .escalation import EscalationOutcome, Escalator
 from .tool_protocol import ParsedCall, SpokenText, ToolCallScanner
 from .tools import BUILTIN_END, BUILTIN_TRANSFER, JamieTools, ToolContext, builtin_name
 from .turn import RoundResult, TurnBudget, TurnClock, run_round
@@ -86,6 +87,10 @@ def _options(request: ChatCompletionRequest) -> ChatOptions:
     return ChatOptions(temperature=temperature, max_tokens=max_tokens, seed=request.seed, stop=stop or None)
 
 
+def _call(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
 def _latest_user_text(messages: list[Message]) -> str:
     for message in reversed(messages):
         if message.role == "user":
@@ -102,6 +107,7 @@ class Responder:
         background: Background,
         budget: TurnBudget,
         texts: TurnSettings,
+        escalator: Escalator | None = None,
     ) -> None:
         self.core = core
         self.calls = calls
@@ -109,7 +115,8 @@ class Responder:
         self.budget = budget
         self.texts = texts
         self.desk = PropertyDesk(core.store)
-        self.tools = JamieTools(self.desk)
+        self.escalator = escalator or Escalator(self.desk, None, background)
+        self.tools = JamieTools(self.desk, escalator=self.escalator)
 
     async def respond(self, request: ChatCompletionRequest, sink: ReplySink) -> None:
         """Answer one turn into `sink`; always finishes it, even when something breaks."""
@@ -229,9 +236,14 @@ class Responder:
         """Handle transfer/end-call (and an emergency escalation); True when the turn is finished."""
         for call in calls:
             if call.name == "escalate_emergency":
-                await self.tools.run(call.name, call.arguments, turn.tool_context)
                 await self._transfer(turn, sink, self.texts.on_call_number)
                 turn.outcome = "transfer"
+                await self._escalate(
+                    turn,
+                    category=str(call.arguments.get("category") or "other"),
+                    summary=str(call.arguments.get("summary") or call.arguments.get("description") or ""),
+                    said="",
+                )
                 return True
             if call.name == BUILTIN_TRANSFER or "transfer" in call.name.lower():
                 where = str(call.arguments.get("destination") or "").lower().replace("-", "_")
@@ -260,44 +272,69 @@ class Responder:
 
     # --- the emergency path ----------------------------------------------------------------
     async def _emergency(self, turn: _Turn, hazard: Hazard, sink: ReplySink) -> None:
+        """Transfer at once, then record and page; the words about the page wait for its outcome."""
         turn.outcome = f"emergency:{hazard.category}"
         log.warning("emergency (%s) on call %s: matched %r", hazard.category, turn.conversation_id, hazard.matched)
         url = turn.request.control_url
         if url:
             self.background.start_soon(control.say, self.core.http, url, hazard.instruction, name="safety instruction")
-        name = builtin_name(turn.request.tools, BUILTIN_TRANSFER)
-        arguments = {"destination": self.texts.on_call_number}
-        await sink.tool_call(name, arguments)
-        await sink.finish("tool_calls")
+        await self._transfer_now(turn, sink)
         self.core.events.publish("emergency.escalated", call_id=turn.conversation_id, category=hazard.category)
+        summary = _latest_user_text([m for m in (w.to_message() for w in turn.request.messages) if m])
+        await self._escalate(turn, category=hazard.category, summary=summary, said=hazard.instruction if url else "")
+
+    async def _transfer_now(self, turn: _Turn, sink: ReplySink) -> None:
+        arguments = {"destination": self.texts.on_call_number}
+        await sink.tool_call(builtin_name(turn.request.tools, BUILTIN_TRANSFER), arguments)
+        await sink.finish("tool_calls")
+
+    async def _escalate(self, turn: _Turn, *, category: str, summary: str, said: str) -> None:
+        """Record the emergency now; page and speak in the background, so the transfer never waits."""
         try:
-            await self.desk.escalate_emergency(
+            details = await self.escalator.record(
                 call_id=turn.conversation_id,
-                category=hazard.category,
-                summary=_latest_user_text([m for m in (w.to_message() for w in turn.request.messages) if m]),
+                category=category,
+                summary=summary,
                 callback_number=turn.request.caller_number or "",
-            )
-            await self.core.store.append_messages(
-                turn.conversation_id,
-                [
-                    {
-                        "role": "assistant",
-                        "content": hazard.instruction if url else "",
-                        "tool_calls": [
-                            {
-                                "id": f"call_{uuid.uuid4().hex[:12]}",
-                                "type": "function",
-                                "function": {"name": name, "arguments": json.dumps(arguments)},
-                            }
-                        ],
-                    }
-                ],
-                source="vapi",
-                model="pete-emergency",
-                provider=GATEWAY,
             )
         except Exception:
             log.exception("could not record the emergency on call %s", turn.conversation_id)
+            return
+
+        async def page_and_tell() -> None:
+            outcome = await self.escalator.page(details)
+            await self._tell(turn, outcome, said)
+
+        if not self.background.start_soon(page_and_tell, name=f"page on-call for {turn.conversation_id}"):
+            await page_and_tell()
+
+    async def _tell(self, turn: _Turn, outcome: EscalationOutcome, said: str) -> None:
+        """Say the truth about the page (through the control URL) and keep it in the thread."""
+        url = turn.request.control_url
+        if url:
+            await control.say(self.core.http, url, outcome.spoken)
+        spoken = f"{said} {outcome.spoken}".strip() if url else ""
+        name = builtin_name(turn.request.tools, BUILTIN_TRANSFER)
+        escalate_id, transfer_id = f"call_{uuid.uuid4().hex[:12]}", f"call_{uuid.uuid4().hex[:12]}"
+        await self.core.store.append_messages(
+            turn.conversation_id,
+            [
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [_call(escalate_id, "escalate_emergency", {"emergency": outcome.emergency_id})],
+                },
+                {"role": "tool", "content": outcome.tool_result, "tool_call_id": escalate_id},
+                {
+                    "role": "assistant",
+                    "content": spoken,
+                    "tool_calls": [_call(transfer_id, name, {"destination": self.texts.on_call_number})],
+                },
+            ],
+            source="vapi",
+            model="pete-emergency",
+            provider=GATEWAY,
+        )
 
     # --- endings ---------------------------------------------------------------------------
     async def _give_up(self, turn: _Turn, sink: ReplySink, result: RoundResult) -> None:

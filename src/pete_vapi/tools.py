@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pete_mcp.core.errors import PeteError
-from pete_mcp.core.property_desk import CATEGORIES, URGENCIES, PropertyDesk
+from pete_mcp.core.property_desk import CATEGORIES, URGENCIES, PropertyDesk, normalise_phone
+
+from .escalation import Escalator
 
 __all__ = [
     "BUILTIN_END",
@@ -49,7 +51,7 @@ def _fn(name: str, description: str, properties: dict[str, Any], required: list[
 
 _S = {"type": "string"}
 JAMIE_TOOLS: tuple[dict[str, Any], ...] = (
-    _fn("lookup_tenant", "Find the caller's name and unit from their phone number.", {"phone": _S}, []),
+    _fn("lookup_tenant", "Find the caller's name and unit from the number they are calling from.", {}, []),
     _fn(
         "create_maintenance_request",
         "Open a maintenance ticket; returns the ticket number to read back.",
@@ -72,7 +74,7 @@ JAMIE_TOOLS: tuple[dict[str, Any], ...] = (
     ),
     _fn(
         "escalate_emergency",
-        "Page the on-call team about an emergency (then transfer the caller).",
+        "Log an emergency and page the on-call team (then transfer the caller); the result says if a page went out.",
         {"category": _S, "summary": _S, "callback_number": _S},
         ["summary"],
     ),
@@ -84,7 +86,7 @@ def tool_protocol_prompt() -> str:
     return (
         "Tools: when you need one, reply with only this line and nothing else:\n"
         '<tool_call>{"name": "TOOL", "arguments": {...}}</tool_call>\n'
-        "- lookup_tenant {phone}: the caller's name and unit.\n"
+        "- lookup_tenant {}: the caller's name and unit (only for the number they call from).\n"
         "- create_maintenance_request {unit, category, description, urgency, permission_to_enter, "
         "callback_number}: open a repair ticket and get its number.\n"
         "- take_message {name, number, message}: leave a message for the office.\n"
@@ -152,8 +154,9 @@ class JamieTools:
 
     names = frozenset(t["function"]["name"] for t in JAMIE_TOOLS)
 
-    def __init__(self, desk: PropertyDesk) -> None:
+    def __init__(self, desk: PropertyDesk, *, escalator: Escalator | None = None) -> None:
         self.desk = desk
+        self.escalator = escalator or Escalator(desk, None, None)
 
     async def run(self, name: str, arguments: Mapping[str, Any], ctx: ToolContext) -> ToolOutcome:
         """Run `name`; never raises for the caller's or the model's mistakes."""
@@ -174,10 +177,16 @@ class JamieTools:
             return ToolOutcome(name, error=_line(f"bad arguments for {name}: {exc}"))
 
     async def _lookup_tenant(self, args: dict[str, Any], ctx: ToolContext) -> str:
-        phone = str(args.get("phone") or ctx.caller_number or "")
-        tenant = await self.desk.lookup_tenant(phone)
+        """Only the number the call comes from: asked about another, it refuses without saying whether it exists."""
+        caller = normalise_phone(ctx.caller_number)
+        asked = normalise_phone(str(args.get("phone") or ""))
+        if not caller:
+            return "The caller's number is unknown, so no lookup is possible; ask for their name and unit."
+        if asked and asked != caller:
+            return "Tenant details are only given for the number this call comes from; ask for their name and unit."
+        tenant = await self.desk.lookup_tenant(ctx.caller_number)
         if tenant is None:
-            return "No tenant is on file for that number; ask for their name and unit."
+            return "No tenant is on file for the number this call comes from; ask for their name and unit."
         return f"{tenant.name}, unit {tenant.unit} at {tenant.property}."
 
     async def _create_maintenance_request(self, args: dict[str, Any], ctx: ToolContext) -> str:
@@ -214,11 +223,11 @@ class JamieTools:
         return f"Callback request {note.id} {'recorded' if note.new else 'was already recorded'}."
 
     async def _escalate_emergency(self, args: dict[str, Any], ctx: ToolContext) -> str:
-        note = await self.desk.escalate_emergency(
+        outcome = await self.escalator.escalate(
             call_id=ctx.call_id,
             category=str(args.get("category") or "other"),
             summary=str(args.get("summary") or args.get("description") or ""),
             callback_number=str(args.get("callback_number") or ctx.caller_number or ""),
         )
-        log.warning("emergency escalated by tool: call=%s category=%s", ctx.call_id, args.get("category"))
-        return f"On-call team paged (emergency {note.id}). Transfer the caller to the on-call team now."
+        log.warning("emergency escalated by tool: call=%s paged=%s", ctx.call_id, outcome.paged)
+        return outcome.tool_result

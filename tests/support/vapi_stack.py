@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from pete_mcp.app import build_app
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.core.provider import ModelProvider
 from pete_mcp.core.settings import Settings
+from pete_mcp.core.tenant_directory import DEMO_TENANTS, TenantRow, upsert_tenants
 from pete_mcp.gateway import Core, build_core
 from pete_vapi import VapiFace, vapi_face
 
@@ -65,14 +66,19 @@ async def vapi_stack(
     *,
     http: httpx.AsyncClient | None = None,
     model: str = "m",
+    tenants: Sequence[TenantRow] = DEMO_TENANTS,
     **settings: Any,
 ) -> AsyncIterator[VapiStack]:
-    """The VAPI face alone over a fresh core whose only model, `jamie`, runs on the first provider."""
+    """The VAPI face alone over a fresh core whose only model, `jamie`, runs on the first provider.
+
+    The tenant directory holds `tenants` (the demo tenants unless told otherwise).
+    """
     config = Settings.model_validate({"data_dir": tmp_path, "hedging": False, **settings})
     core = build_core(config, http=http, providers=providers, registry=jamie_registry(next(iter(providers)), model))
     face = vapi_face(core)
     app = build_app(core, faces=[face])
     async with app.router.lifespan_context(app):
+        await upsert_tenants(core.store, tenants)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://pete.test") as client:
             yield VapiStack(core, face, app, client)

@@ -1,4 +1,5 @@
-"""Alerts: rules over the core's metrics and events, delivered to Slack, GitHub and MCP clients.
+"""Alerts: rules over the core's metrics and events, delivered to Slack, GitHub and MCP clients;
+and paging a person about an emergency (`Pager`, through the same sinks plus a paging webhook).
 
 `run_alerts(core)` runs the engine with `default_rules(settings)` and
 `sinks_from_settings(...)`; each sink is one module behind the `AlertSink` protocol.
@@ -8,6 +9,7 @@ from .base import Alert, AlertDeliveryError, AlertSink, Finding, Notice
 from .engine import AlertEngine, run_alerts, sinks_from_settings
 from .github import GitHubIssueSink
 from .mcp_notify import EventBusSink
+from .paging import AlertSinkPager, PageAttempt, PageProgress, Pager, PageResult, PagingSink, pager_from_settings
 from .rules import (
     DeployFailed,
     EndpointDown,
@@ -19,12 +21,14 @@ from .rules import (
     default_rules,
 )
 from .slack import SlackWebhookSink, slack_message
+from .webhook import PageDetails, SignedWebhookSink, pagerduty_event, sign_body
 
 __all__ = [
     "Alert",
     "AlertDeliveryError",
     "AlertEngine",
     "AlertSink",
+    "AlertSinkPager",
     "DeployFailed",
     "EndpointDown",
     "ErrorRateHigh",
@@ -34,11 +38,21 @@ __all__ = [
     "GitHubIssueSink",
     "NoWorkersWhileQueued",
     "Notice",
+    "PageAttempt",
+    "PageDetails",
+    "PageProgress",
+    "PageResult",
+    "Pager",
+    "PagingSink",
     "Rule",
+    "SignedWebhookSink",
     "SlackWebhookSink",
     "TtftOverBudget",
     "default_rules",
+    "pager_from_settings",
+    "pagerduty_event",
     "run_alerts",
+    "sign_body",
     "sinks_from_settings",
     "slack_message",
 ]

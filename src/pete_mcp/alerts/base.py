@@ -25,6 +25,15 @@ class AlertDeliveryError(PeteError):
     code = "alert_delivery"
     status = 502
 
+    def __init__(self, message: str, *, hint: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code  # the service's HTTP status; None when it could not be reached
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another try: unreachable, rate-limited (429) or a server error (5xx)."""
+        return self.status_code is None or self.status_code == 429 or self.status_code >= 500
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

@@ -113,5 +113,9 @@ class GitHubIssueSink:
             except ValueError:
                 message = ""
             hint = "Check GITHUB_TOKEN and GITHUB_REPO." if response.status_code in (401, 403, 404) else None
-            raise AlertDeliveryError(f"GitHub answered {response.status_code} to {method} {path}: {message}", hint=hint)
+            raise AlertDeliveryError(
+                f"GitHub answered {response.status_code} to {method} {path}: {message}",
+                hint=hint,
+                status_code=response.status_code,
+            )
         return response.json() if response.content else None

@@ -70,5 +70,7 @@ class SlackWebhookSink:
         if response.status_code != 200:
             reason = response.text.strip()[:100]
             raise AlertDeliveryError(
-                f"Slack refused the alert ({response.status_code} {reason}).", hint="Check SLACK_WEBHOOK_URL."
+                f"Slack refused the alert ({response.status_code} {reason}).",
+                hint="Check SLACK_WEBHOOK_URL.",
+                status_code=response.status_code,
             )

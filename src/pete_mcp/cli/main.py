@@ -12,6 +12,8 @@ import click
 
 from pete_mcp.core import Settings
 
+from .tenants import tenants
+
 __all__ = ["main"]
 
 
@@ -104,6 +106,8 @@ def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
 
     sys.exit(run_bench(name, list_only=list_only, args=list(args)))
 
+
+main.add_command(tenants)
 
 if __name__ == "__main__":
     main()

@@ -205,6 +205,33 @@ class Settings(BaseSettings):
         description="Seconds between writes of the per-minute metric rollups to the store (and at shutdown).",
     )
 
+    # --- paging the on-call (emergencies)
+    pager_webhook_url: str | None = Field(
+        default=None,
+        description="Paging webhook for emergencies: PagerDuty Events v2 enqueue URL, Twilio Messages.json URL, "
+        "or any endpoint taking signed JSON.",
+    )
+    pager_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty routing key, Twilio auth token, or the HMAC key of X-Pete-Signature (json).",
+    )
+    pager_webhook_format: Literal["json", "pagerduty", "twilio"] = Field(
+        default="json", description="Body shape of the paging webhook: json (signed), pagerduty or twilio."
+    )
+    pager_webhook_username: str | None = Field(
+        default=None, description="Twilio Account SID for basic auth; default: the AC… id in PAGER_WEBHOOK_URL."
+    )
+    pager_sms_from: str = Field(default="", description="Twilio sender number (From) of emergency pages.")
+    pager_sms_to: str = Field(
+        default="", description="Comma-separated numbers Twilio pages go to; empty → ON_CALL_NUMBER."
+    )
+    pager_wait_s: float = Field(
+        default=1.5,
+        description="Longest Jamie waits for a sink to accept a page before speaking (the transfer never waits).",
+    )
+    pager_retries: int = Field(default=3, description="Retries of a page refused with 5xx/429 or not delivered.")
+    pager_backoff_s: float = Field(default=0.5, description="First wait between page retries; doubles each time.")
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)

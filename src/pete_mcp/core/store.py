@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from .errors import StoreError
 
-__all__ = ["SCHEMA", "Store", "StoredMessage"]
+__all__ = ["ADDED_COLUMNS", "SCHEMA", "Store", "StoredMessage"]
 
 T = TypeVar("T")
 
@@ -85,17 +85,14 @@ CREATE TABLE IF NOT EXISTS metric_errors (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metric_errors_at ON metric_errors(at);
--- Jamie's front desk (pete_mcp.property_desk); tenants holds three demo tenants.
+-- Jamie's front desk (pete_mcp.property_desk); tenants come from `pete tenants import`
+-- (`pete up` seeds three demo tenants for the local stack only).
 CREATE TABLE IF NOT EXISTS tenants (
     phone TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     unit TEXT NOT NULL,
     property TEXT NOT NULL
 );
-INSERT OR IGNORE INTO tenants(phone, name, unit, property) VALUES
-    ('+15551234567', 'Dana Ruiz', '4B', 'Maple Court'),
-    ('+15552345678', 'Sam Okafor', '12', 'Harbor View'),
-    ('+15553456789', 'Lee Chen', '2A', 'Maple Court');
 CREATE TABLE IF NOT EXISTS maintenance_requests (
     ticket INTEGER PRIMARY KEY AUTOINCREMENT,
     call_id TEXT NOT NULL,
@@ -186,7 +183,49 @@ CREATE TABLE IF NOT EXISTS vapi_turn_latencies (
     turn_ms REAL,
     PRIMARY KEY (call_id, idx)
 );
+-- Escalations (pete_mcp.core.escalations): one page per call and category, and every attempt.
+CREATE TABLE IF NOT EXISTS escalations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    emergency_id INTEGER,
+    summary TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    claimed_at REAL NOT NULL,
+    finished_at REAL,
+    UNIQUE (call_id, category)
+);
+CREATE TABLE IF NOT EXISTS page_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    escalation_id INTEGER NOT NULL,
+    sink TEXT NOT NULL,
+    at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS page_attempts_escalation ON page_attempts(escalation_id);
 """
+
+# Columns added to tables after they first shipped: (table, column, declaration). `Store.open`
+# adds any an existing database lacks (`_add_missing_columns`), so old files upgrade in place.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("tenants", "email", "TEXT NOT NULL DEFAULT ''"),
+    ("tenants", "notes", "TEXT NOT NULL DEFAULT ''"),
+    ("tenants", "updated_at", "REAL"),
+    ("maintenance_requests", "closed_at", "REAL"),
+    ("maintenance_requests", "closed_by", "TEXT NOT NULL DEFAULT ''"),
+    ("maintenance_requests", "close_note", "TEXT NOT NULL DEFAULT ''"),
+    ("office_messages", "status", "TEXT NOT NULL DEFAULT 'open'"),
+    ("office_messages", "closed_at", "REAL"),
+    ("office_messages", "closed_by", "TEXT NOT NULL DEFAULT ''"),
+    ("office_messages", "close_note", "TEXT NOT NULL DEFAULT ''"),
+    ("emergencies", "status", "TEXT NOT NULL DEFAULT 'open'"),
+    ("emergencies", "closed_at", "REAL"),
+    ("emergencies", "closed_by", "TEXT NOT NULL DEFAULT ''"),
+    ("emergencies", "close_note", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 class StoredMessage(dict[str, Any]):
@@ -209,6 +248,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
             self._writer.executescript(SCHEMA)
+            _add_missing_columns(self._writer)
             self._reader = self._connect()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}", hint="Check PETE data_dir.") from exc
@@ -385,3 +425,11 @@ def _insert_messages(
         )
         seq += 1
     return seq
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """`ALTER TABLE ... ADD COLUMN` for each of `ADDED_COLUMNS` the table lacks (idempotent)."""
+    for table, column, declaration in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -33,6 +33,7 @@ from pete_mcp.gateway import ChatTurn, Core, Reply
 from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
 
 from ._face import Face
+from .desk_api import desk_routes
 from .recent_log import RecentLog
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
@@ -293,6 +294,7 @@ def dashboard_face(
         Route("/api/deploy", api.deploy, methods=["POST"]),
         Route("/api/logs", api.logs, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
+        *desk_routes(core, api.refuse),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

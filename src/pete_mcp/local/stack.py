@@ -74,6 +74,23 @@ async def _start_local_stack(settings: Settings, stack: AsyncExitStack) -> None:
     print(f"Local RunPod endpoint {pod.endpoint_id!r} at {pod.url}; waiting for a worker ...", flush=True)
     await pod.wait_for_workers(1, timeout_s=settings.worker_ready_timeout_s)
     print(f"  {config.min_workers}-{config.max_workers} worker(s) running `python -m gpu_handler`", flush=True)
+    await _seed_demo_tenants(settings)
+
+
+async def _seed_demo_tenants(settings: Settings) -> None:
+    """The offline stack greets three demo callers by name; a real deployment imports its own directory."""
+    from pete_mcp.core import Store
+    from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
+
+    store = Store(settings.data_dir / "pete.sqlite3")
+    store.open()
+    try:
+        await upsert_tenants(store, DEMO_TENANTS)
+    finally:
+        store.close()
+    print(
+        f"  {len(DEMO_TENANTS)} demo tenants in the directory (load real ones with `pete tenants import`)", flush=True
+    )
 
 
 async def _up(settings: Settings) -> int:

@@ -33,6 +33,8 @@ _BY_PREFIX: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("failover.", (HEALTH_URI, METRICS_URI)),
     ("alert.", (HEALTH_URI, METRICS_URI)),
     ("deploy.", (HEALTH_URI, METRICS_URI)),
+    ("escalation.", ("pete://escalations", "pete://desk/emergencies")),
+    ("emergency.", ("pete://escalations", "pete://desk/emergencies")),
 )
 
 NotifyFn = Callable[[list[str]], Awaitable[None]]
@@ -44,6 +46,8 @@ def uris_for(event: Event) -> set[str]:
     for prefix, targets in _BY_PREFIX:
         if event.kind.startswith(prefix):
             uris.update(targets)
+    if event.kind == "desk.closed" and isinstance(event.data.get("desk_kind"), str):
+        uris.add(f"pete://desk/{event.data['desk_kind']}")
     return uris
 
 
