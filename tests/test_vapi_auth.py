@@ -84,16 +84,17 @@ async def test_hmac_scheme_accepts_a_fresh_signature_once(tmp_path: Path) -> Non
 )
 async def test_hmac_scheme_refuses(tmp_path: Path, tamper: str) -> None:
     body = json.dumps(fixture("status_update_in_progress")).encode()
-    headers = {
-        "wrong-secret": signed(body, secret="guess"),
-        "expired": signed(body, stamp=time.time() - 301),
-        "future": signed(body, stamp=time.time() + 301),
-        "body-changed": signed(body + b" "),
-        "missing-signature": {k: v for k, v in signed(body).items() if k != "x-signature"},
-        "missing-timestamp": {k: v for k, v in signed(body).items() if k != "x-timestamp"},
-        "bad-timestamp": {**signed(body), "x-timestamp": "yesterday"},
-    }[tamper]
     async with vapi_stack(tmp_path, {"p": ScriptedProvider("p")}, vapi_auth="hmac", vapi_secret=SECRET) as stack:
+        # Signed once the stack is up, so a slow start cannot bring a "future" stamp inside the window.
+        headers = {
+            "wrong-secret": signed(body, secret="guess"),
+            "expired": signed(body, stamp=time.time() - 301),
+            "future": signed(body, stamp=time.time() + 301),
+            "body-changed": signed(body + b" "),
+            "missing-signature": {k: v for k, v in signed(body).items() if k != "x-signature"},
+            "missing-timestamp": {k: v for k, v in signed(body).items() if k != "x-timestamp"},
+            "bad-timestamp": {**signed(body), "x-timestamp": "yesterday"},
+        }[tamper]
         response = await stack.client.post("/vapi/webhook", content=body, headers=headers)
         calls = await stack.core.store.query("SELECT * FROM vapi_calls")
     assert response.status_code == 401
