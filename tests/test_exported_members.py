@@ -18,6 +18,7 @@ PACKAGES = [
     "pete_mcp.cli",
     "pete_mcp.local.localpod",
     "pete_vapi",
+    "pete_vapi.emergency",
 ]
 
 
