@@ -20,7 +20,7 @@ from .errors import (
     StoreError,
 )
 from .events import Event, EventBus, Subscription
-from .models import ModelRegistry, ModelSpec, Route
+from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
 from .provider import Completion, JobStarted, ModelProvider, ProviderHealth, StreamEvent, TextDelta, close_stream
 from .settings import Settings
@@ -59,5 +59,6 @@ __all__ = [
     "chat_body",
     "close_stream",
     "iter_sse_data",
+    "served_options",
     "sse_frame",
 ]

@@ -26,7 +26,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent
+from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent, served_options
 
 from ._race import Race, RouterStats
 from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
@@ -112,7 +112,7 @@ class Router:
             raise ConfigError("the router is not running: use `async with core:` (or `async with router:`).")
         self.stats.requests += 1
         self.hedge.budget.earn()
-        race = Race(self, self._tg, spec, routes, messages, options)
+        race = Race(self, self._tg, spec, routes, messages, served_options(spec, options))
         async for event in race.run():
             yield event
 
