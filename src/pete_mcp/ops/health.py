@@ -241,7 +241,7 @@ async def _active_model_state(core: Core) -> Check:
             ok, detail = result.ok, result.detail
         except PeteError as exc:
             ok, detail = False, str(exc)
-        states.append(f"{route.provider}:{route.model} {'up' if ok else 'DOWN'}")
+        states.append(f"{route.provider}:{route.model} {'up' if ok else f'DOWN ({detail})'}")
         if ok:
             serving.append(route.provider)
     text = f"{where}: {'; '.join(states)}; not probed (the probe {PROBE_COST})"
