@@ -10,6 +10,8 @@ from pathlib import Path, PurePosixPath
 
 import gpu_handler
 
+from pete_mcp.core.models import PRODUCTION_MODELS
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile.serverless"
 
@@ -77,19 +79,39 @@ def test_the_entrypoint_script_is_copied_and_executable() -> None:
     assert "exec python -m gpu_handler" in script.read_text()
 
 
-def test_the_baked_models_are_the_registry_defaults() -> None:
-    pulled = re.findall(r"ollama pull ([^\s;&]+)", run_text())
-    created = re.findall(r"ollama create (\S+) -f ([^\s;&]+)", run_text())
-    assert sorted(pulled + [name for name, _ in created]) == sorted(gpu_handler.BAKED_MODELS)
-    assert gpu_handler.JAMIE_MODEL in dict(created)
+def baked() -> list[str]:
+    """The BAKED_MODELS build argument's default, split into its entries (`tag` or `tag=Modelfile`)."""
+    match = re.search(r'^ARG BAKED_MODELS="([^"]*)"', DOCKERFILE.read_text(), re.MULTILINE)
+    assert match is not None, "Dockerfile.serverless declares no BAKED_MODELS build argument"
+    return match.group(1).split()
+
+
+def pulled() -> list[str]:
+    return [entry for entry in baked() if "=" not in entry]
+
+
+def created() -> dict[str, str]:
+    """Model tag → its Modelfile's path in the image."""
+    return {tag: f"/app/modelfiles/{name}" for tag, name in (entry.split("=", 1) for entry in baked() if "=" in entry)}
+
+
+def test_the_image_bakes_exactly_the_models_the_registry_routes_to_runpod() -> None:
+    routed = {route.model for spec in PRODUCTION_MODELS for route in spec.chain if route.provider == "runpod"}
+    assert sorted(pulled() + list(created())) == sorted(routed) == sorted(gpu_handler.BAKED_MODELS)
+    assert gpu_handler.JAMIE_MODEL in created()
+
+
+def test_the_build_reads_the_model_list_from_the_build_argument() -> None:
+    assert "for model in $BAKED_MODELS" in run_text()
+    assert "ollama pull" in run_text() and "ollama create" in run_text()
+    assert not re.search(r"ollama pull [a-z]", run_text()), "pull the models the argument lists, not fixed names"
 
 
 def test_each_created_model_builds_on_a_pulled_base() -> None:
-    pulled = set(re.findall(r"ollama pull ([^\s;&]+)", run_text()))
-    for _, modelfile in re.findall(r"ollama create (\S+) -f ([^\s;&]+)", run_text()):
+    for modelfile in created().values():
         text = context_path(modelfile).read_text()
         base = re.search(r"^FROM (\S+)", text, re.MULTILINE)
-        assert base is not None and base.group(1) in pulled
+        assert base is not None and base.group(1) in pulled()
         assert re.search(r"^SYSTEM ", text, re.MULTILINE)
 
 

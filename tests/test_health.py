@@ -49,7 +49,7 @@ async def test_a_probe_past_its_budget_fails_with_a_cold_start_hint(tmp_path: Pa
     standin = OpenAIStandIn()
     standin.hold_first_token()
     async with open_core(tmp_path, standin) as core:
-        report = await run_checks(core, probe_budget_s=0.2)
+        report = await run_checks(core, probe=True, probe_budget_s=0.2)
     probe = next(c for c in report.checks if c.name == "active_model")
     assert probe.status == "fail" and "no token within 0.2 s" in probe.detail and "cold start" in (probe.hint or "")
 

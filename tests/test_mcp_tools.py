@@ -173,7 +173,7 @@ def checks_of(result: Any) -> dict[str, dict[str, Any]]:
 
 async def test_health_without_runpod_reports_it_unconfigured_and_probes_the_model(tmp_path: Path, openai_standin, era):
     async with open_core(tmp_path, openai_standin) as core, connect(core, era) as client:
-        result = await client.call_tool("health", {})
+        result = await client.call_tool("health", {"probe": True})
     checks = checks_of(result)
     runpod = checks["runpod_endpoint"]
     assert runpod["status"] == "skip" and "RunPod not configured" in runpod["detail"]
@@ -188,7 +188,7 @@ async def test_health_without_runpod_reports_it_unconfigured_and_probes_the_mode
 
 async def test_health_with_a_refused_model_key_fails_the_probe_with_a_hint(tmp_path: Path, era):
     async with open_core(tmp_path, OpenAIStandIn(status=401)) as core, connect(core, era) as client:
-        result = await client.call_tool("health", {})
+        result = await client.call_tool("health", {"probe": True})
     checks = checks_of(result)
     assert checks["active_model"]["status"] == "fail" and "401" in checks["active_model"]["detail"]
     assert "API_KEY" in checks["active_model"]["hint"]
@@ -203,7 +203,7 @@ async def test_health_reads_runpod_workers_and_queue(tmp_path: Path, openai_stan
     assert checks["runpod_endpoint"]["status"] == "ok"
     assert checks["runpod_workers"]["status"] == "ok" and "idle 2" in checks["runpod_workers"]["detail"]
     assert checks["runpod_queue"]["status"] == "ok" and "1 queued" in checks["runpod_queue"]["detail"]
-    assert checks["active_model"]["status"] == "skip"
+    assert checks["active_model"]["status"] == "ok" and "not probed" in checks["active_model"]["detail"]
     assert result.structured_content and result.structured_content["figures"]["workers_idle"] == 2
 
 

@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from pete_mcp.core.errors import ProviderUnavailable
-from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, LocalModel, ModelServer, write_server_config
+from pete_mcp.core.models import LOCAL_MODELS
+from pete_mcp.local.model_server import (
+    GEMMA_ALIAS,
+    SMOLLM2_ALIAS,
+    LocalModel,
+    ModelServer,
+    locate_local_models,
+    write_server_config,
+)
 from tests.support.model_server import RunningModelServer
 
 
@@ -29,6 +37,14 @@ def test_config_serves_both_models_one_request_at_a_time(tmp_path: Path) -> None
     assert [m["model_alias"] for m in config["models"]] == ["smollm2", "gemma3-270m"]
     assert [m.get("chat_format") for m in config["models"]] == [None, "gemma"]
     assert {(m["n_threads"], m["n_ctx"]) for m in config["models"]} == {(3, 2048)}
+
+
+def test_each_local_model_is_loaded_with_the_context_window_the_registry_gives_it(tmp_path: Path) -> None:
+    registered = {spec.primary.model: spec.context_window for spec in LOCAL_MODELS}
+    models = locate_local_models(tmp_path)
+    path = write_server_config(tmp_path / "cfg.json", models, host="127.0.0.1", port=9999, n_threads=1, n_ctx=512)
+    config = json.loads(path.read_text())
+    assert {m["model_alias"]: m["n_ctx"] for m in config["models"]} == registered
 
 
 def test_a_server_that_exits_at_start_fails_with_its_log(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS
 
 def test_production_models_are_exactly_what_the_worker_image_bakes() -> None:
     assert [s.primary.model for s in PRODUCTION_MODELS] == list(BAKED_MODELS)
-    assert [s.alias for s in PRODUCTION_MODELS] == ["jamie", "property-manager", "llama3", "codellama", "phi3"]
+    assert [s.alias for s in PRODUCTION_MODELS] == ["jamie", "property-manager", "llama3"]
     assert {s.primary.provider for s in PRODUCTION_MODELS} == {"runpod"}
 
 

@@ -127,3 +127,17 @@ def test_openai_tool_calls_become_ollamas_argument_objects_and_tool_names() -> N
         {"role": "tool", "content": "Maria", "tool_name": "lookup"},
     ]
     assert "options" not in body
+
+
+def test_the_context_window_and_top_p_reach_ollamas_options() -> None:
+    body = ollama_chat_body("m", HELLO, ChatOptions(num_ctx=8192, top_p=0.9), keep_alive=None)
+    assert body["options"] == {"num_ctx": 8192, "top_p": 0.9}
+
+
+def test_openai_bodies_leave_num_ctx_out_except_for_pete_s_own_worker() -> None:
+    from pete_mcp.core.openai_body import chat_body
+
+    options = ChatOptions(num_ctx=8192, temperature=0.5)
+    assert "num_ctx" not in chat_body("m", HELLO, options, stream=True)
+    assert chat_body("m", HELLO, options, stream=True)["temperature"] == 0.5
+    assert chat_body("m", HELLO, options, stream=True, num_ctx=True)["num_ctx"] == 8192

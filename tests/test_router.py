@@ -246,3 +246,16 @@ async def test_a_cancelled_losers_wait_is_learned_as_a_lower_bound_of_its_ttft()
         await reply(router)
     learned = hedge.tracker.p95("primary", "jamie-fixed")
     assert learned is not None and 0.2 <= learned < 1.0  # not the 10 s it never showed, not nothing
+
+
+async def test_every_provider_is_asked_for_the_registered_context_window() -> None:
+    primary = PacedProvider("primary", errors=[ProviderUnavailable("down", provider="primary")])
+    fallback = PacedProvider("fallback")
+    async with running(primary, fallback) as (router, _):
+        await reply(router)
+        async for _ in router.stream(SPEC, HELLO, ChatOptions(num_ctx=512)):
+            pass
+        async for _ in router.stream(SPEC, HELLO, ChatOptions(num_ctx=1_000_000)):
+            pass
+    assert [o.num_ctx for o in primary.options_seen[:1] + fallback.options_seen[:1]] == [2048, 2048]
+    assert [o.num_ctx for o in primary.options_seen[1:]] == [512, 2048]  # smaller kept, larger cut

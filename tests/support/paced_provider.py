@@ -32,10 +32,12 @@ class PacedProvider:
     warmed: list[str] = field(default_factory=list)
     warm_error: PeteError | None = None
     warm_delay_s: float = 0.0
+    options_seen: list[ChatOptions] = field(default_factory=list)
 
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
         index = self.calls
         self.calls += 1
+        self.options_seen.append(options)
         job = f"{self.name}-{index}"
         delay = self.delays[min(index, len(self.delays) - 1)]
         error = self.errors[index] if index < len(self.errors) else None

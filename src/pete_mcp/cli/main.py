@@ -89,11 +89,16 @@ def prompt(text: str, model: str | None, max_tokens: int, temperature: float | N
 
 
 @main.command()
-def doctor() -> None:
-    """Check the system; each failed check comes with a fix hint."""
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also send the active model a one-token prompt: a billed RunPod job that may cold-start a GPU.",
+)
+def doctor(probe: bool) -> None:
+    """Check the system for free (no job is sent); each failed check comes with a fix hint."""
     from pete_mcp.ops import run_doctor
 
-    sys.exit(run_doctor(Settings()))
+    sys.exit(run_doctor(Settings(), probe=probe))
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

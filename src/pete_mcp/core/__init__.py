@@ -20,9 +20,19 @@ from .errors import (
     StoreError,
 )
 from .events import Event, EventBus, Subscription
-from .models import ModelRegistry, ModelSpec, Route
+from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
-from .provider import Completion, JobStarted, ModelProvider, ProviderHealth, StreamEvent, TextDelta, close_stream
+from .provider import (
+    Completion,
+    JobStarted,
+    ModelProvider,
+    ProviderHealth,
+    Readiness,
+    ReportsReadiness,
+    StreamEvent,
+    TextDelta,
+    close_stream,
+)
 from .settings import Settings
 from .sse import DONE, iter_sse_data, sse_frame
 from .store import Store
@@ -49,6 +59,8 @@ __all__ = [
     "ProviderHealth",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "Readiness",
+    "ReportsReadiness",
     "Route",
     "Settings",
     "Store",
@@ -59,5 +71,6 @@ __all__ = [
     "chat_body",
     "close_stream",
     "iter_sse_data",
+    "served_options",
     "sse_frame",
 ]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pete_mcp.contract import ChatOptions
+
 from .errors import ConfigError, NotFound
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "ModelRegistry",
     "ModelSpec",
     "Route",
+    "served_options",
     "with_fallbacks",
 ]
 
@@ -51,6 +54,9 @@ class ModelSpec:
     context_window: int = 4096
     description: str = ""
     system_prompt: str | None = None
+    parameters: tuple[tuple[str, float | int], ...] = ()
+    """Sampling defaults the model is served with (an Ollama Modelfile's `PARAMETER` lines, `num_ctx`
+    aside: that is `context_window`). `tests/test_modelfiles.py` checks the Modelfiles against them."""
 
     @property
     def primary(self) -> Route:
@@ -70,17 +76,35 @@ class ModelSpec:
             "chain": [f"{r.provider}:{r.model}" for r in self.chain],
             "fallbacks": [f"{r.provider}:{r.model}" for r in self.chain[1:]],
             "context_window": self.context_window,
+            "parameters": dict(self.parameters),
             "description": self.description,
         }
 
 
-def _runpod(alias: str, model: str, ctx: int, description: str, prompt: str | None = None) -> ModelSpec:
-    return ModelSpec(alias, (Route("runpod", model),), ctx, description, prompt)
+def _runpod(
+    alias: str,
+    model: str,
+    ctx: int,
+    description: str,
+    prompt: str | None = None,
+    **parameters: float | int,
+) -> ModelSpec:
+    return ModelSpec(alias, (Route("runpod", model),), ctx, description, prompt, tuple(sorted(parameters.items())))
 
 
+# Every built-in production model runs on RunPod, so `Dockerfile.serverless` bakes exactly these
+# (its BAKED_MODELS build argument; tests/test_dockerfile.py reads one against the other). Llama 3
+# is trained on 8192 tokens: each model is served with that window (Ollama's `num_ctx`).
 PRODUCTION_MODELS: tuple[ModelSpec, ...] = (
     _runpod(
-        "jamie", "peteollama:jamie-fixed", 8192, "Jamie, the property-management voice assistant.", JAMIE_SYSTEM_PROMPT
+        "jamie",
+        "peteollama:jamie-fixed",
+        8192,
+        "Jamie, the property-management voice assistant.",
+        JAMIE_SYSTEM_PROMPT,
+        temperature=0.6,
+        top_p=0.9,
+        num_predict=256,
     ),
     _runpod(
         "property-manager",
@@ -88,10 +112,9 @@ PRODUCTION_MODELS: tuple[ModelSpec, ...] = (
         8192,
         "Earlier property-manager fine-tune.",
         JAMIE_SYSTEM_PROMPT,
+        temperature=0.4,
     ),
     _runpod("llama3", "llama3:latest", 8192, "Meta Llama 3 8B instruct."),
-    _runpod("codellama", "codellama:7b", 16384, "Code Llama 7B."),
-    _runpod("phi3", "phi3:latest", 4096, "Microsoft Phi-3 mini."),
 )
 
 # What the embedded local stack (llama.cpp server behind the local RunPod endpoint) serves.
@@ -144,6 +167,20 @@ class ModelRegistry:
         return len(self.specs)
 
 
+def served_options(spec: ModelSpec, options: ChatOptions) -> ChatOptions:
+    """`options` with the model's registered context window as `num_ctx`.
+
+    Why: Ollama loads a model at its own default window (2048–4096 tokens) unless a request
+    names one, and then silently drops the start of a longer prompt. A caller's smaller
+    `num_ctx` is kept; a larger one is cut to the registered window. OpenAI-compatible
+    servers never see it (`chat_body` leaves it out).
+    """
+    wanted = spec.context_window if options.num_ctx is None else min(options.num_ctx, spec.context_window)
+    if options.num_ctx == wanted:
+        return options
+    return options.model_copy(update={"num_ctx": wanted})
+
+
 def with_fallbacks(spec: ModelSpec, fallbacks: Sequence[Route]) -> ModelSpec:
     """`spec` with `fallbacks` appended to its chain (an empty fallback model = the primary's model)."""
     chain = list(spec.chain)
@@ -158,7 +195,7 @@ def _load_models_file(path: Path) -> list[tuple[ModelSpec, bool]]:
     """Read the models file: a JSON list of model definitions.
 
     Each item: `{"alias", "chain": [{"provider", "model"}, ...], "context_window",
-    "description", "system_prompt", "fallbacks": false}`; `"fallbacks": true` appends the
+    "description", "system_prompt", "parameters": {}, "fallbacks": false}`; `"fallbacks": true` appends the
     configured fallback providers to the chain. Returns (spec, inherit fallbacks) pairs.
     """
 
@@ -178,6 +215,7 @@ def _load_models_file(path: Path) -> list[tuple[ModelSpec, bool]]:
                     context_window=int(item.get("context_window", 4096)),
                     description=item.get("description", ""),
                     system_prompt=item.get("system_prompt"),
+                    parameters=tuple(sorted((str(k), v) for k, v in (item.get("parameters") or {}).items())),
                 ),
                 bool(item.get("fallbacks", False)),
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 
@@ -19,6 +19,8 @@ __all__ = [
     "JobStarted",
     "ModelProvider",
     "ProviderHealth",
+    "Readiness",
+    "ReportsReadiness",
     "StreamEvent",
     "TextDelta",
     "close_stream",
@@ -76,6 +78,24 @@ class ModelProvider(Protocol):
 
     async def cancel(self, job_id: str) -> None:
         """Stop an upstream job, best effort (no-op where the provider has no jobs)."""
+        ...
+
+
+Readiness = Literal["warm", "busy", "cold", "unknown"]
+"""Whether a job sent now would start at once (`warm`), queue behind running work (`busy`),
+wait for a cold start (`cold`), or nobody knows yet (`unknown`)."""
+
+
+@runtime_checkable
+class ReportsReadiness(Protocol):
+    """A provider that knows, for free, whether its backend could start a job right now (RunPod)."""
+
+    def readiness(self) -> Readiness:
+        """The backend's state as last seen; never blocks and sends nothing billed."""
+        ...
+
+    def warm_soon(self, model: str) -> None:
+        """Start bringing a worker up for `model` in the background (at most one at a time)."""
         ...
 
 

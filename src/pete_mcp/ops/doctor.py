@@ -21,19 +21,23 @@ __all__ = ["doctor_report", "exit_status", "format_report", "run_doctor"]
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
 
 
-def run_doctor(settings: Settings, *, out: TextIO | None = None) -> int:
-    """Build the core from `settings`, run every check (with the one-token probe), print them."""
-    report = anyio.run(_checks_for, settings)
+def run_doctor(settings: Settings, *, probe: bool = False, out: TextIO | None = None) -> int:
+    """Build the core from `settings`, run every check, print them.
+
+    Free by default (RunPod's `/health`, the providers' own state); `probe=True` adds the
+    one-token prompt, which is a billed job (see `PROBE_COST`). Keep-warm is never started here.
+    """
+    report = anyio.run(_checks_for, settings.model_copy(update={"keepwarm_hours": ""}), probe)
     print(format_report(report), file=out or sys.stdout)
     return exit_status(report)
 
 
-async def _checks_for(settings: Settings) -> HealthReport:
+async def _checks_for(settings: Settings, probe: bool) -> HealthReport:
     async with build_core(settings) as core:
-        return await run_checks(core, probe=True)
+        return await run_checks(core, probe=probe)
 
 
-async def doctor_report(core: Core, *, probe: bool = True) -> tuple[str, int]:
+async def doctor_report(core: Core, *, probe: bool = False) -> tuple[str, int]:
     """The printed report and exit status for an open core."""
     report = await run_checks(core, probe=probe)
     return format_report(report), exit_status(report)

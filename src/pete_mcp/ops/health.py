@@ -2,8 +2,10 @@
 
 Why one module: an operator asking Claude "is Pete healthy?" and one typing `pete doctor`
 must see the same verdicts. Checks run concurrently, each under its own deadline, so one
-hung dependency cannot stall the report; only the one-token probe may wake a GPU, and it
-can be skipped.
+hung dependency cannot stall the report. By default they cost nothing: RunPod's `/health`
+and each provider's own state (model lists, `/api/ps`), never a job. The one-token probe
+(`probe=True`, `pete doctor --probe`) is the only check that sends a prompt: on RunPod that is
+a billed job that may cold-start a scaled-to-zero GPU, and it may hedge to a paid fallback.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pete_mcp.runpod import EndpointHealth
 
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, RUNPOD_PROVIDER, runpod_client
 
-__all__ = ["Check", "CheckStatus", "HealthReport", "key_figures", "run_checks"]
+__all__ = ["PROBE_COST", "Check", "CheckStatus", "HealthReport", "key_figures", "run_checks"]
 
 CheckStatus = Literal["ok", "warn", "fail", "skip"]
 Figure = float | int | str | bool | None
@@ -57,8 +59,14 @@ class HealthReport:
         return f"{passed}/{counted} checks ok" + (f"; look at: {', '.join(bad)}" if bad else "")
 
 
-async def run_checks(core: Core, *, probe: bool = True, probe_budget_s: float = 20.0) -> HealthReport:
-    """Run every check concurrently and gather the key live figures."""
+PROBE_COST = (
+    "sends a one-token prompt to the active model: on RunPod a billed job that may cold-start a "
+    "scaled-to-zero GPU (billed from start until its idle timeout), and it may be hedged to a paid fallback"
+)
+
+
+async def run_checks(core: Core, *, probe: bool = False, probe_budget_s: float = 20.0) -> HealthReport:
+    """Run every check concurrently and gather the key live figures (no job unless `probe`)."""
     endpoint: dict[str, EndpointHealth | PeteError | None] = {}
     jobs: list[tuple[str, Callable[[], Awaitable[list[Check]]], float]] = [
         ("runpod_endpoint", lambda: _runpod_endpoint(core), CHECK_TIMEOUT_S),
@@ -189,7 +197,7 @@ async def _active_model(core: Core, probe: bool, budget_s: float) -> list[Check]
     name = "active_model"
     spec = core.active
     if not probe:
-        return [Check(name, "skip", f"{spec.alias}: probe skipped (it would wake a scaled-to-zero GPU).")]
+        return [await _active_model_state(core)]
     started = time.perf_counter()
     first: float | None = None
     try:
@@ -215,6 +223,33 @@ async def _active_model(core: Core, probe: bool, budget_s: float) -> list[Check]
         ]
     took = first if first is not None else time.perf_counter() - started
     return [Check(name, "ok", f"{spec.alias} answered a one-token probe in {took:.2f} s")]
+
+
+async def _active_model_state(core: Core) -> Check:
+    """The active model's providers, by their own state (no prompt, no job)."""
+    name = "active_model"
+    spec = core.active
+    routes = core.router.routes(spec)
+    where = f"{spec.alias} ({spec.context_window}-token window)"
+    if not routes:
+        return Check(name, "fail", f"{where}: no configured provider serves it", "Configure one of its providers.")
+    states: list[str] = []
+    serving: list[str] = []
+    for route in routes:
+        try:
+            result = await core.router.provider(route.provider).health()
+            ok, detail = result.ok, result.detail
+        except PeteError as exc:
+            ok, detail = False, str(exc)
+        states.append(f"{route.provider}:{route.model} {'up' if ok else f'DOWN ({detail})'}")
+        if ok:
+            serving.append(route.provider)
+    text = f"{where}: {'; '.join(states)}; not probed (the probe {PROBE_COST})"
+    if not serving:
+        return Check(name, "fail", text, "No provider of the active model is up: see the checks above.")
+    if serving[0] != routes[0].provider:
+        return Check(name, "warn", text, f"Its first provider is down; {serving[0]} would answer.")
+    return Check(name, "ok", text)
 
 
 async def _fallbacks(core: Core) -> list[Check]:

@@ -9,7 +9,7 @@ from .hedging import HedgeBudget, HedgePolicy
 from .providers.ollama import OllamaProvider
 from .providers.openai_compatible import OpenAICompatibleProvider
 from .providers.runpod import RunPodProvider
-from .router import Router
+from .router import Router, RouterStats, Watchdogs
 from .switching import SwitchRecord, record_switch, switch_error, switch_history, warm_and_verify
 
 __all__ = [
@@ -19,8 +19,10 @@ __all__ = [
     "OllamaProvider",
     "OpenAICompatibleProvider",
     "Router",
+    "RouterStats",
     "RunPodProvider",
     "SwitchRecord",
+    "Watchdogs",
     "record_switch",
     "switch_error",
     "switch_history",

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Protocol
 
 import anyio
@@ -25,44 +25,29 @@ from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
     Completion,
     EventBus,
-    InputError,
     JobStarted,
     ModelProvider,
     ModelSpec,
-    NotFound,
     ProviderError,
+    ProviderTimeout,
     ProviderUnavailable,
+    Readiness,
+    ReportsReadiness,
     Route,
     StreamEvent,
     TextDelta,
     close_stream,
 )
 
+from ._attempt import Attempt, RouterStats, Watchdogs, fails_over, readiness
 from .breaker import CircuitBreaker
 from .hedging import HedgePolicy
 
-__all__ = ["Race", "RaceHost", "RouterStats"]
+__all__ = ["Race", "RaceHost"]
 
 log = logging.getLogger("pete_mcp.routing.router")
 
 _Item = tuple[int, StreamEvent | BaseException]
-
-
-@dataclass
-class RouterStats:
-    """Counters since start: `attempts - requests` is what failover and hedging cost upstream."""
-
-    requests: int = 0
-    attempts: int = 0
-    hedges: int = 0
-    hedge_wins: int = 0
-    failovers: int = 0
-    cancelled: int = 0
-    failed: int = 0
-
-    @property
-    def extra_requests(self) -> int:
-        return self.attempts - self.requests
 
 
 class RaceHost(Protocol):
@@ -73,38 +58,7 @@ class RaceHost(Protocol):
     hedge: HedgePolicy
     stats: RouterStats
     events: EventBus
-
-
-@dataclass(eq=False)
-class _Attempt:
-    index: int
-    route: Route
-    provider: ModelProvider
-    breaker: CircuitBreaker
-    kind: str  # "primary" | "hedge" | "failover"
-    started_at: float
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    job: JobStarted | None = None
-    done: bool = False  # failed, or cancelled: nothing more is read from it
-    settled: bool = False  # its breaker has been told the outcome
-
-    def settle(self, outcome: str, reason: str = "") -> None:
-        if self.settled:
-            return
-        self.settled = True
-        if outcome == "success":
-            self.breaker.record_success()
-        elif outcome == "failure":
-            self.breaker.record_failure(reason)
-        else:
-            self.breaker.record_cancelled()
-
-
-def _fails_over(exc: BaseException) -> bool:
-    """Errors another provider might not have. A bad request (400) would fail everywhere."""
-    if isinstance(exc, NotFound):
-        return True
-    return not isinstance(exc, InputError)
+    watchdogs: Watchdogs
 
 
 class Race:
@@ -122,10 +76,11 @@ class Race:
         self.router = router
         self.tg = tg
         self.spec = spec
-        self.routes = routes
+        self.readiness: dict[str, Readiness] = {r.provider: readiness(router.providers[r.provider]) for r in routes}
+        self.routes = self._cold_last(routes)
         self.messages = messages
         self.options = options
-        self.attempts: list[_Attempt] = []
+        self.attempts: list[Attempt] = []
         self.errors: list[tuple[str, BaseException]] = []
         self.next_route = 0
         self.began = time.monotonic()
@@ -143,16 +98,24 @@ class Race:
                 yield winner.job
             yield first
             completion = first if isinstance(first, Completion) else None
+            spoken = [first.text] if isinstance(first, TextDelta) else []
+            prefix = ""  # what was said before a stalled reply was handed to another route
             while completion is None:
-                index, item = await self.receive.receive()
-                if index != winner.index:
+                item = await self._next_of(winner)
+                if item is None:  # stalled: no new text within the stall watchdog
+                    prefix = "".join(spoken)
+                    winner = self._bridge(winner, prefix)
                     continue
                 if isinstance(item, BaseException):
                     winner.settle("failure", str(item))
                     self.router.stats.failed += 1
                     raise item
+                if isinstance(item, JobStarted):
+                    continue  # a bridge's job: the caller already holds the first one
+                if isinstance(item, TextDelta):
+                    spoken.append(item.text)
                 if isinstance(item, Completion):
-                    completion = item
+                    completion = item = replace(item, text=prefix + item.text) if prefix else item
                 yield item
             winner.settle("success")
             self._ended(winner, outcome="served")
@@ -163,7 +126,7 @@ class Race:
             self.send.close()
             self.receive.close()
 
-    async def _first_token(self) -> tuple[_Attempt, TextDelta | Completion]:
+    async def _first_token(self) -> tuple[Attempt, TextDelta | Completion]:
         """Wait for the first attempt to produce a token (or an empty Completion)."""
         hedging = self.router.hedge.enabled
         while True:
@@ -171,17 +134,30 @@ class Race:
             if not live and not self._start_next("failover", reason=self._last_error()):
                 self._ended(None, outcome="failed")
                 raise self._final_error()
-            wait_s = self._hedge_wait_s() if hedging else math.inf
-            if wait_s <= 0:
+            hedge_s = self._hedge_wait_s() if hedging else math.inf
+            watchdog_s = self._watchdog_wait_s()
+            if hedge_s <= 0:
                 budget = self.router.hedge.budget
+                latest = self.attempts[-1]
+                instant = latest.readiness in ("busy", "cold")
+                reason = (
+                    f"{latest.route.provider} has no idle worker"
+                    if instant
+                    else f"no first token after {self._hedge_delay_s():.2f} s"
+                )
                 if budget.try_spend():
-                    if not self._start_next("hedge", reason=f"no first token after {self._hedge_delay_s():.2f} s"):
+                    if not self._start_next("hedge", reason=reason):
                         budget.refund()  # every further route's breaker is open: nothing was sent
                         hedging = False
+                    elif instant:
+                        self.router.stats.instant_hedges += 1
                 else:
                     hedging = False  # budget spent: this request waits on what it has
                 continue
-            with anyio.move_on_after(wait_s):
+            if watchdog_s <= 0:
+                self._first_token_timeout()
+                continue
+            with anyio.move_on_after(min(hedge_s, watchdog_s)):
                 index, item = await self.receive.receive()
                 attempt = self.attempts[index]
                 if isinstance(item, JobStarted):
@@ -197,18 +173,23 @@ class Race:
                     return attempt, item
 
     # --- starting and stopping attempts -------------------------------------------------------
-    def _start_next(self, kind: str, *, reason: str) -> bool:
+    def _start_next(self, kind: str, *, reason: str, messages: Sequence[Message] | None = None) -> bool:
         """Start the next route the breakers allow; False when the chain is exhausted."""
+        return self._launch(kind, reason=reason, messages=messages) is not None
+
+    def _launch(self, kind: str, *, reason: str, messages: Sequence[Message] | None = None) -> Attempt | None:
         route = self._next_allowed_route()
         if route is None:
-            return False
-        attempt = _Attempt(
+            return None
+        attempt = Attempt(
             index=len(self.attempts),
             route=route,
             provider=self.router.providers[route.provider],
             breaker=self.router.breakers[route.provider],
             kind=kind,
             started_at=time.monotonic(),
+            readiness=self.readiness.get(route.provider, "unknown"),
+            messages=messages,
         )
         self.attempts.append(attempt)
         self.router.stats.attempts += 1
@@ -216,7 +197,7 @@ class Race:
             previous = self.attempts[-2].route.provider if len(self.attempts) > 1 else ""
             if kind == "hedge":
                 self.router.stats.hedges += 1
-            else:
+            elif kind == "failover":
                 self.router.stats.failovers += 1
             log.info("%s for %s: %s → %s (%s)", kind, self.spec.alias, previous, route.provider, reason)
             self.router.events.publish(
@@ -228,7 +209,7 @@ class Race:
                 reason=reason,
             )
         self.tg.start_soon(self._pump, attempt)
-        return True
+        return attempt
 
     def _next_allowed_route(self) -> Route | None:
         skipped: list[Route] = []
@@ -253,16 +234,16 @@ class Race:
             f"next probe in {breaker.retry_in_s():.0f} s."
         )
 
-    def _attempt_failed(self, attempt: _Attempt, exc: BaseException) -> None:
+    def _attempt_failed(self, attempt: Attempt, exc: BaseException) -> None:
         attempt.done = True
         self.errors.append((attempt.route.provider, exc))
-        if not _fails_over(exc):
+        if not fails_over(exc):
             attempt.settle("cancelled")
             raise exc
         attempt.settle("failure", str(exc))
         log.warning("provider %s failed before its first token: %s", attempt.route.provider, exc)
 
-    def _cancel_others(self, winner: _Attempt) -> None:
+    def _cancel_others(self, winner: Attempt) -> None:
         now = time.monotonic()
         for attempt in self.attempts:
             if attempt is not winner and not attempt.done:
@@ -275,9 +256,10 @@ class Race:
                 route = attempt.route
                 self.router.hedge.tracker.record(route.provider, route.model, now - attempt.started_at)
 
-    async def _pump(self, attempt: _Attempt) -> None:
+    async def _pump(self, attempt: Attempt) -> None:
         """Run one attempt: forward its events (or its error) into the race's channel."""
-        gen = attempt.provider.stream(attempt.route.model, self.messages, self.options)
+        messages = self.messages if attempt.messages is None else attempt.messages
+        gen = attempt.provider.stream(attempt.route.model, messages, self.options)
         with attempt.scope:
             try:
                 try:
@@ -305,13 +287,95 @@ class Race:
         return self.router.hedge.delay_s(latest.provider, latest.model)
 
     def _hedge_wait_s(self) -> float:
-        """Seconds until the next hedge is due; inf when no further route could be started."""
+        """Seconds until the next hedge is due; inf when no further route could be started.
+
+        At once when the latest attempt's endpoint had no idle worker (its job waits in a queue
+        or for a cold start); never onto a cold route (that would only wait longer).
+        """
         if self.next_route >= len(self.routes) or not self.attempts:
             return math.inf
-        return self.attempts[-1].started_at + self._hedge_delay_s() - time.monotonic()
+        if self.readiness.get(self.routes[self.next_route].provider) == "cold":
+            return math.inf
+        latest = self.attempts[-1]
+        if latest.readiness in ("busy", "cold"):
+            return 0.0
+        return latest.started_at + self._hedge_delay_s() - time.monotonic()
+
+    # --- watchdogs ----------------------------------------------------------------------------
+    def _watchdog_wait_s(self) -> float:
+        """Seconds until the oldest live attempt has waited `first_token_s` for its first token."""
+        limit = self.router.watchdogs.first_token_s
+        live = [a for a in self.attempts if not a.done]
+        if limit is None or not live or self.next_route >= len(self.routes):
+            return math.inf
+        return min(a.started_at for a in live) + limit - time.monotonic()
+
+    def _first_token_timeout(self) -> None:
+        """Give the oldest silent attempt up for the next route (started first, so never nothing)."""
+        oldest = min((a for a in self.attempts if not a.done), key=lambda a: a.started_at)
+        limit = self.router.watchdogs.first_token_s
+        reason = f"{oldest.route.provider} gave no first token within {limit:g} s"
+        if not self._start_next("failover", reason=reason):
+            self.next_route = len(self.routes)  # nothing left to start: keep waiting on what runs
+            return
+        self.router.stats.first_token_timeouts += 1
+        oldest.done = True
+        oldest.scope.cancel()
+        oldest.settle("failure", reason)
+        self.errors.append((oldest.route.provider, ProviderTimeout(reason, provider=oldest.route.provider)))
+
+    async def _next_of(self, winner: Attempt) -> StreamEvent | BaseException | None:
+        """The winner's next event; None when it stalls past the stall watchdog."""
+        stall_s = self.router.watchdogs.stall_s
+        with anyio.move_on_after(math.inf if stall_s is None else stall_s):
+            while True:
+                index, item = await self.receive.receive()
+                if index == winner.index:
+                    return item
+        return None
+
+    def _bridge(self, stalled: Attempt, spoken: str) -> Attempt:
+        """Hand a stalled reply to the next route, which continues from the text already sent.
+
+        The next route gets the conversation plus the spoken part as a final assistant message
+        (a prefill: Ollama, llama.cpp and OpenRouter continue it), so the caller hears one reply.
+
+        Raises:
+            ProviderTimeout: no other route can continue it.
+        """
+        provider = stalled.route.provider
+        reason = f"{provider} stalled for {self.router.watchdogs.stall_s:g} s mid-reply"
+        messages = [*self.messages, Message(role="assistant", content=spoken)]
+        attempt = self._launch("bridge", reason=reason, messages=messages)
+        stalled.done = True
+        stalled.scope.cancel()
+        stalled.settle("failure", reason)
+        if attempt is None:
+            self.router.stats.failed += 1
+            raise ProviderTimeout(f"{reason}, and no other provider can continue it.", provider=provider)
+        self.router.stats.stalls_bridged += 1
+        return attempt
+
+    def _cold_last(self, routes: list[Route]) -> list[Route]:
+        """Routes whose endpoint is cold go behind the others, and are warmed for the next turns.
+
+        A cold RunPod endpoint would hold this turn for a whole cold start; a warm fallback
+        answers it now while a warm-up job brings a worker up. Failover still reaches the cold
+        route if every other one fails. With no warm route the order is kept.
+        """
+        cold = [r for r in routes if self.readiness[r.provider] == "cold"]
+        if not cold or len(cold) == len(routes):
+            return routes
+        for route in cold:
+            provider = self.router.providers[route.provider]
+            if isinstance(provider, ReportsReadiness):
+                provider.warm_soon(route.model)
+        self.router.stats.cold_skips += 1
+        log.info("%s is cold for %s: a fallback answers while it warms", cold[0].provider, self.spec.alias)
+        return [r for r in routes if r not in cold] + cold
 
     # --- ending -------------------------------------------------------------------------------
-    def _ended(self, winner: _Attempt | None, *, outcome: str) -> None:
+    def _ended(self, winner: Attempt | None, *, outcome: str) -> None:
         if winner is None:
             self.router.stats.failed += 1
         if len(self.attempts) <= 1:

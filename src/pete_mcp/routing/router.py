@@ -8,6 +8,12 @@ How it decides, per request (docs/models-and-fallback.md has the figures):
    next route at once (failover). If no first token has arrived after the hedge delay
    (`HedgePolicy`: a fixed `hedge_after_s`, or the recent p95 TTFT clamped to a floor and a
    ceiling) and the hedge budget has a token, start the next route *in parallel* (hedge).
+   A provider that knows its endpoint's state for free (`ReportsReadiness`: RunPod's
+   `/health`) changes that: with no idle worker the hedge goes at once; a cold endpoint
+   goes behind the other routes for this turn and is warmed for the next ones.
+   Watchdogs: an attempt with no first token after `first_token_s` is given up for the
+   next route; a reply that stalls for `stall_s` after its first token is continued by the
+   next route from the text already sent (one reply, as the caller hears it).
 3. The first attempt to produce a token wins; every other attempt is cancelled at once
    (its generator is closed, which cancels its RunPod job). Only the winner's tokens are
    ever forwarded, so a reply never mixes two providers' text.
@@ -20,19 +26,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent
+from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent, served_options
 
-from ._race import Race, RouterStats
+from ._attempt import RouterStats, Watchdogs
+from ._race import Race
 from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from .hedging import HedgePolicy
 
-__all__ = ["Router", "RouterStats"]
+__all__ = ["Router", "RouterStats", "Watchdogs"]
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +55,36 @@ class Router:
         *,
         hedge: HedgePolicy | None = None,
         breaker_policy: BreakerPolicy | None = None,
+        watchdogs: Watchdogs | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.events = events
         self.hedge = hedge or HedgePolicy()
+        self.watchdogs = watchdogs or Watchdogs()
         self.stats = RouterStats()
         self.breakers = {
             name: CircuitBreaker(name, breaker_policy, on_change=self._breaker_changed) for name in self.providers
         }
         self._tg: TaskGroup | None = None
+        self._providers_open = AsyncExitStack()
 
-    # --- lifecycle: the task group attempts run in -------------------------------------------
+    # --- lifecycle: the task group attempts run in, and providers with their own tasks -------
     async def __aenter__(self) -> Router:
+        for provider in self.providers.values():
+            if isinstance(provider, AbstractAsyncContextManager):  # e.g. RunPod's shared /health poll
+                await self._providers_open.enter_async_context(provider)  # pyright: ignore[reportUnknownArgumentType]
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(*exc)
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(*exc)
+        finally:
+            await self._providers_open.aclose()
 
     # --- lookup -------------------------------------------------------------------------------
     def provider(self, name: str) -> ModelProvider:
@@ -112,7 +129,7 @@ class Router:
             raise ConfigError("the router is not running: use `async with core:` (or `async with router:`).")
         self.stats.requests += 1
         self.hedge.budget.earn()
-        race = Race(self, self._tg, spec, routes, messages, options)
+        race = Race(self, self._tg, spec, routes, messages, served_options(spec, options))
         async for event in race.run():
             yield event
 

@@ -4,16 +4,19 @@ management API and keep-warm.
 
 from __future__ import annotations
 
+from ._endpoint_state import EndpointState, readiness_of
 from .client import EndpointHealth, RunPodClient, runpod_client_from_settings
 from .keepwarm import KeepWarm, KeepWarmSchedule
 from .rest import RunPodRest, rest_from_settings
 
 __all__ = [
     "EndpointHealth",
+    "EndpointState",
     "KeepWarm",
     "KeepWarmSchedule",
     "RunPodClient",
     "RunPodRest",
+    "readiness_of",
     "rest_from_settings",
     "runpod_client_from_settings",
 ]

@@ -159,7 +159,7 @@ async def openai_events(client: JobClient, chat: ChatJob) -> AsyncGenerator[Chat
     finish = "stop"
     usage = Usage()
     model = chat.model
-    body = chat_body(chat.model, chat.messages, chat.options, stream=True)
+    body = chat_body(chat.model, chat.messages, chat.options, stream=True, num_ctx=True)  # our worker reads it
     chunks = client.openai_chat_stream(body)
     # Closing `chunks` closes the HTTP stream: hanging up is how this route stops its job.
     run_id: object = None

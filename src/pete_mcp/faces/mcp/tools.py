@@ -138,9 +138,19 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
     # --- health and the endpoint -----------------------------------------------------------
     @mcp.tool(annotations=READ_ONLY)
     async def health(
-        probe: Annotated[bool, Field(description="Ask the active model for one token (may wake a GPU).")] = True,
+        probe: Annotated[
+            bool,
+            Field(
+                description="Also ask the active model for one token. Costs money: a billed RunPod job that may "
+                "cold-start a scaled-to-zero GPU (billed until its idle timeout), possibly hedged to a paid fallback."
+            ),
+        ] = False,
     ) -> HealthView:
-        """System checks, each with status and a fix hint, plus key live figures."""
+        """System checks, each with status and a fix hint, plus key live figures.
+
+        Free by default: reads RunPod's /health and each provider's own state, sends no job.
+        probe=true adds a one-token prompt, which is a billed job.
+        """
         return health_view(await run_checks(core, probe=probe))
 
     @mcp.tool(annotations=READ_ONLY)

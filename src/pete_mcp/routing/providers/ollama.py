@@ -47,6 +47,10 @@ def ollama_chat_body(
         opts["seed"] = options.seed
     if options.stop:
         opts["stop"] = list(options.stop)
+    if options.top_p is not None:
+        opts["top_p"] = options.top_p
+    if options.num_ctx is not None:
+        opts["num_ctx"] = options.num_ctx  # else Ollama loads its default window and drops the start
     if opts:
         body["options"] = opts
     if keep_alive is not None:

@@ -4,6 +4,14 @@ Why a thin adapter: `RunPodClient` already speaks RunPod's public API (streaming
 retries, typed errors, `/cancel` on early exit); this maps its events onto the provider
 protocol the router races, so a RunPod cold start can be hedged like any other provider.
 Closing the stream early (a hedge lost, a caller hung up) cancels the RunPod job.
+
+It also knows the endpoint's live state for free (`EndpointState`: RunPod's `/health`, polled
+every few seconds while calls are active, shared with the metrics poll), so the router can
+hedge at once or skip a cold endpoint (`readiness`) and warm it for the call's next turns
+(`warm_soon`). A turn sent while no worker is idle goes by `/run` + `/stream` even when the
+OpenAI route is configured: it is the likely loser of a race, and there its job id is known
+from the start, so `/cancel` stops it on RunPod's side (the OpenAI route gives no job id, and
+RunPod does not document that hanging up cancels the job).
 """
 
 from __future__ import annotations
@@ -11,10 +19,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, ControlJob, ControlResult, Message
-from pete_mcp.core import Completion, JobStarted, PeteError, ProviderError, ProviderHealth, StreamEvent, TextDelta
-from pete_mcp.runpod import RunPodClient
+from pete_mcp.core import (
+    Completion,
+    JobStarted,
+    PeteError,
+    ProviderError,
+    ProviderHealth,
+    Readiness,
+    StreamEvent,
+    TextDelta,
+)
+from pete_mcp.runpod import EndpointState, RunPodClient
 
 __all__ = ["RunPodProvider"]
 
@@ -31,18 +52,64 @@ class RunPodProvider:
         use_openai_route: bool,
         name: str = "runpod",
         warm_timeout_s: float = 300.0,
+        health_poll_s: float = 2.0,
     ) -> None:
         self.name = name
         self.client = client
         self.use_openai_route = use_openai_route
         self.warm_timeout_s = warm_timeout_s
+        self.state = EndpointState(client.health, interval_s=health_poll_s)
+        self.warms_sent = 0
+        self._warming = False
+        self._tg: TaskGroup | None = None
 
+    # --- lifecycle: the shared /health poll and background warm-ups --------------------------
+    async def __aenter__(self) -> RunPodProvider:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self.state.run)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(*exc)
+
+    def readiness(self) -> Readiness:
+        """The endpoint's state from the shared `/health` cache (never blocks, bills nothing)."""
+        return self.state.readiness()
+
+    def warm_soon(self, model: str) -> None:
+        """Send one warm-up job in the background so a worker is up for the call's next turns.
+
+        At most one at a time, and none while a worker is already initialising.
+        """
+        health = self.state.health
+        if self._tg is None or self._warming or (health is not None and health.workers.initializing > 0):
+            return
+        self._warming = True
+        self._tg.start_soon(self._warm_quietly, model)
+
+    async def _warm_quietly(self, model: str) -> None:
+        self.warms_sent += 1
+        try:
+            await self.warm(model)
+        except PeteError as exc:
+            log.info("background warm-up of %s failed: %s", model, exc)
+        finally:
+            self._warming = False
+            await self.state.refresh()
+
+    # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
         job = ChatJob(model=model, messages=list(messages), options=options, stream=True)
         started = time.perf_counter()
         ttft: float | None = None
         announced = False
-        async with self.client.stream_chat(job, use_openai_route=self.use_openai_route) as chat:
+        # Without an idle worker this job may lose a race: take the path whose job id we hold.
+        openai_route = self.use_openai_route and self.state.readiness() in ("warm", "unknown")
+        async with self.client.stream_chat(job, use_openai_route=openai_route) as chat:
             async for event in chat:
                 if isinstance(event, JobStarted):
                     if not announced:
@@ -98,6 +165,7 @@ class RunPodProvider:
             health = await self.client.health()
         except PeteError as exc:
             return ProviderHealth(False, f"{self.name} health check failed: {exc}")
+        self.state.note(health)
         workers, jobs = health.workers, health.jobs
         figures: dict[str, int | float | str] = {
             "workers_idle": workers.idle,
