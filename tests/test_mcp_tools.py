@@ -36,6 +36,9 @@ async def test_lists_every_tool_with_schemas_and_honest_annotations(tmp_path: Pa
         "rollback",
         "endpoint_status",
         "purge_queue",
+        "list_workers",
+        "worker_logs",
+        "live_status",
     }
     assert all(t.output_schema for t in tools.values())
     for name in ("health", "list_models", "get_job", "endpoint_status"):

@@ -134,6 +134,14 @@ class Conversations:
         )
         return [Message.model_validate(m) for m in new]
 
+    async def ids(self, *, prefix: str = "", limit: int = 20) -> list[str]:
+        """Stored conversation ids that start with `prefix`, most recently active first (completions)."""
+        rows = await self.store.query(
+            "SELECT id FROM conversations WHERE substr(id, 1, ?) = ? ORDER BY updated_at DESC LIMIT ?",
+            (len(prefix), prefix, limit),
+        )
+        return [str(row["id"]) for row in rows]
+
     async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
         await self.store.append_messages(
             conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source

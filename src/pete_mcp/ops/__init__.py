@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from .deploy import Deployer, DeployRecord, RolloutState
+from .deploy import Deployer, DeployRecord, RolloutState, recent_images
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
+from .workers import (
+    Diagnosis,
+    LocalPodWorkers,
+    RunPodWorkers,
+    WorkerLogs,
+    WorkerReport,
+    WorkerSource,
+    diagnose,
+    read_report,
+    worker_source,
+)
 
 __all__ = [
     "RUNPOD_NOT_CONFIGURED_HINT",
     "DeployRecord",
     "Deployer",
+    "Diagnosis",
     "HealthReport",
+    "LocalPodWorkers",
     "RolloutState",
+    "RunPodWorkers",
+    "WorkerLogs",
+    "WorkerReport",
+    "WorkerSource",
+    "diagnose",
+    "read_report",
+    "recent_images",
     "run_checks",
     "run_doctor",
     "runpod_client",
+    "worker_source",
 ]

@@ -16,7 +16,15 @@ from pydantic import Field
 
 from pete_mcp.core import ConfigError, PeteError
 from pete_mcp.gateway import Core
-from pete_mcp.ops import RUNPOD_NOT_CONFIGURED_HINT, Deployer, DeployRecord, RolloutState, run_checks, runpod_client
+from pete_mcp.ops import (
+    RUNPOD_NOT_CONFIGURED_HINT,
+    Deployer,
+    DeployRecord,
+    RolloutState,
+    WorkerSource,
+    run_checks,
+    runpod_client,
+)
 
 from . import views
 from ._tooling import (
@@ -37,17 +45,25 @@ from ._tooling import (
     tool_errors,
 )
 from .jobs import JobTracker, TrackedJob, prompt_turn
+from .live_app import UI_META
 from .tool_models import DeployView, EndpointStatusView, HealthView, JobView, ModelList, PurgeView, SwitchView
 from .views import health_view, job_view, model_list, rollout_view, waiting_hint
 
 __all__ = ["register_tools"]
 
 
-def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer: Callable[[], Deployer]) -> None:
-    """Register every tool on `mcp`; `get_deployer` builds the RunPod deployer on first use."""
+def register_tools(
+    mcp: MCPServer,
+    core: Core,
+    tracker: JobTracker,
+    get_deployer: Callable[[], Deployer],
+    get_workers: Callable[[], WorkerSource | None] = lambda: None,
+) -> None:
+    """Register every tool on `mcp`; `get_deployer` builds the RunPod deployer on first use,
+    `get_workers` finds the endpoint's workers for the waiting hint."""
 
     # --- prompts and jobs -----------------------------------------------------------------
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(title="Run a prompt", annotations=WRITE)
     async def run_prompt(
         ctx: Context,
         prompt: Annotated[str | None, Field(description="One user message. Or pass messages.")] = None,
@@ -92,13 +108,13 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             job.scope.cancel()  # the caller went away: do not keep a GPU busy for nobody
             raise
         if not finished:
-            return job_view(job, hint=await waiting_hint(core, job))
+            return job_view(job, hint=await waiting_hint(core, job, get_workers()))
         if raise_failure and job.status == "failed" and job.error is not None:
             with tool_errors():
                 raise job.error
         return job_view(job)
 
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="Get a prompt job", annotations=READ_ONLY_LOCAL)
     async def get_job(
         ctx: Context,
         job_id: Annotated[str, Field(description="The job_id run_prompt returned.")],
@@ -108,22 +124,22 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         with tool_errors():
             job = tracker.get(job_id)
         if job.finished or wait_s == 0:
-            return job_view(job, hint=None if job.finished else await waiting_hint(core, job))
+            return job_view(job, hint=None if job.finished else await waiting_hint(core, job, get_workers()))
         return await _await_job(job, ctx, wait_s, total=job.turn.options.max_tokens, raise_failure=False)
 
-    @mcp.tool(annotations=WRITE_IDEMPOTENT)
+    @mcp.tool(title="Cancel a prompt job", annotations=WRITE_IDEMPOTENT)
     async def cancel_job(job_id: Annotated[str, Field(description="The job_id run_prompt returned.")]) -> JobView:
         """Stop a run_prompt job (and its RunPod job). A finished job is returned unchanged."""
         with tool_errors():
             return job_view(await tracker.cancel(job_id))
 
     # --- models ---------------------------------------------------------------------------
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="List models", annotations=READ_ONLY_LOCAL)
     async def list_models() -> ModelList:
         """The registered models: alias, provider model name, context window, active flag, warm state, latency."""
         return model_list(core)
 
-    @mcp.tool(annotations=WRITE_IDEMPOTENT)
+    @mcp.tool(title="Switch the active model", annotations=WRITE_IDEMPOTENT)
     async def switch_model(
         name: Annotated[str, Field(description="Alias from list_models.")],
         warm: Annotated[bool, Field(description="Load it and check it answers before switching.")] = True,
@@ -136,14 +152,14 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         return SwitchView(previous=result.previous, active=result.active, warmup_s=result.warmup_s)
 
     # --- health and the endpoint -----------------------------------------------------------
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="System health", annotations=READ_ONLY, meta=UI_META)
     async def health(
         probe: Annotated[bool, Field(description="Ask the active model for one token (may wake a GPU).")] = True,
     ) -> HealthView:
         """System checks, each with status and a fix hint, plus key live figures."""
         return health_view(await run_checks(core, probe=probe))
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="RunPod endpoint status", annotations=READ_ONLY, meta=UI_META)
     async def endpoint_status() -> EndpointStatusView:
         """The RunPod endpoint: workers, queue, current image, rollout and recent deploys."""
         try:
@@ -152,7 +168,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             chosen = None
         return await views.endpoint_status(core, chosen)
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Purge the RunPod queue", annotations=DESTRUCTIVE)
     async def purge_queue(approval: PurgeApproval, confirm: bool = False) -> PurgeView:
         """Drop every queued (not yet running) job on the RunPod endpoint. Asks the user first."""
         if not approved(approval):
@@ -181,7 +197,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             view.hint = "RunPod is still rolling out; call endpoint_status to follow it."
         return view
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Deploy a worker image", annotations=DESTRUCTIVE)
     async def deploy(
         ctx: Context,
         image: Annotated[str, Field(description="Pinned worker image: registry/worker:1.4.2 or ...@sha256:<digest>.")],
@@ -200,7 +216,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         )
         return await _follow(ctx, record, view, follow_s)
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Roll back the last deploy", annotations=DESTRUCTIVE)
     async def rollback(
         ctx: Context, approval: RollbackApproval, confirm: bool = False, follow_s: FollowSeconds = 40.0
     ) -> DeployView:
