@@ -1,0 +1,106 @@
+"""Workers you can diagnose: a worker image that crash-loops on start, injected in the local endpoint.
+
+Real local endpoint, real worker processes (the injected fault makes each one print a traceback
+and exit during start); the MCP tools read it through the endpoint's admin API, as `pete up` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
+from pete_mcp.core.settings import Settings
+from pete_mcp.gateway import build_core
+from pete_mcp.local.localpod import LocalPod, LocalPodConfig
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from tests.support.localpod import running_localpod
+from tests.support.mcp import connect
+from tests.support.runpod_stack import runpod_client_for
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+async def arm_crash_loop(pod: LocalPod) -> None:
+    headers = {"Authorization": f"Bearer {pod.api_key}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{pod.admin_url}/faults", json={"crash_on_start": {}}, headers=headers)
+    assert response.status_code == 200 and response.json()["start_crashes"], response.text
+
+
+async def test_the_admin_api_shows_a_crash_loop_and_the_crashed_workers_logs(
+    localpod_config: Callable[..., LocalPodConfig],
+):
+    config = localpod_config(min_workers=1, max_workers=1, restart_backoff_max_s=0.5)
+    async with running_localpod(config, ready=0) as pod, httpx.AsyncClient(timeout=10) as http:
+        headers = {"Authorization": f"Bearer {pod.api_key}"}
+        await arm_crash_loop(pod)
+        await http.post(f"{pod.admin_url}/kill-worker", json={"worker_id": pod.state.workers.all()[0].id}, headers=headers)
+        listing: dict[str, Any] = {}
+        with anyio.fail_after(30):
+            while len([e for e in listing.get("recent_exits", []) if e["before_ready"]]) < 2:
+                await anyio.sleep(0.1)
+                listing = (await http.get(f"{pod.admin_url}/workers", headers=headers)).json()
+        crashed = next(e for e in listing["recent_exits"] if e["before_ready"])
+        assert crashed["exit_code"] == 1 and not crashed["intended"]
+        assert listing["early_deaths"] >= 2 and listing["max_workers"] == 1
+        logs = (await http.get(f"{pod.admin_url}/workers/{crashed['id']}/logs?lines=50", headers=headers)).json()
+        unknown = await http.get(f"{pod.admin_url}/workers/w99-nobody/logs", headers=headers)
+        refused = await http.get(f"{pod.admin_url}/workers")
+    assert logs["live"] is False and any("injected fault crash_on_start" in line for line in logs["lines"])
+    assert any(line.startswith("Traceback") for line in logs["lines"])
+    assert unknown.status_code == 404 and refused.status_code == 401
+
+
+async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show_the_crash(
+    tmp_path: Path, localpod_config: Callable[..., LocalPodConfig]
+):
+    config = localpod_config(min_workers=0, max_workers=1, restart_backoff_max_s=0.5)
+    spec = ModelSpec("jamie", (Route("runpod", "tiny"),), 2048, "Jamie", None)
+    async with running_localpod(config) as pod, httpx.AsyncClient(timeout=30) as http:
+        await arm_crash_loop(pod)
+        provider = RunPodProvider(runpod_client_for(pod, http, queue_check_s=120), use_openai_route=False)
+        settings = Settings(data_dir=tmp_path / "data", local_api_key=pod.api_key)  # pyright: ignore[reportCallIssue]
+        core = build_core(settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie"))
+        async with core, connect(core, "legacy") as client:
+            first = await client.call_tool("run_prompt", {"prompt": "hello", "max_tokens": 4, "time_budget_s": 1})
+            pending = first.structured_content or {}
+            assert pending["status"] == "waiting", pending
+            workers: dict[str, Any] = {}
+            with anyio.fail_after(30):
+                while (workers.get("diagnosis") or {}).get("kind") != "crash_loop":
+                    await anyio.sleep(0.2)
+                    workers = (await client.call_tool("list_workers", {})).structured_content or {}
+            hint = ((await client.call_tool("get_job", {"job_id": pending["job_id"], "wait_s": 0})).structured_content or {})["hint"]
+            crashed = workers["diagnosis"]["worker_id"]
+            logs = (await client.call_tool("worker_logs", {"worker_id": crashed, "lines": 20})).structured_content or {}
+            missing = await client.call_tool("worker_logs", {"worker_id": "w99-nobody"})
+            await client.call_tool("cancel_job", {"job_id": pending["job_id"]})
+    assert workers["source"] == "local" and workers["max_workers"] == 1
+    assert len([e for e in workers["recent_exits"] if e["before_ready"]]) >= 2
+    assert "crash-looping" in hint and "rollback" in hint and crashed in hint
+    assert "cold start" not in hint  # the old hint read this as warming up
+    assert any("injected fault crash_on_start" in line for line in logs["lines"])
+    assert missing.is_error and "list_workers" in missing.content[0].text  # type: ignore[union-attr]
+
+
+async def test_list_workers_on_a_healthy_endpoint_shows_the_worker_and_no_diagnosis_to_act_on(
+    tmp_path: Path, localpod_config: Callable[..., LocalPodConfig]
+):
+    config = localpod_config(min_workers=1, max_workers=2)
+    spec = ModelSpec("jamie", (Route("runpod", "tiny"),), 2048, "Jamie", None)
+    async with running_localpod(config) as pod, httpx.AsyncClient(timeout=30) as http:
+        provider = RunPodProvider(runpod_client_for(pod, http), use_openai_route=False)
+        settings = Settings(data_dir=tmp_path / "data", local_api_key=pod.api_key)  # pyright: ignore[reportCallIssue]
+        core = build_core(settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie"))
+        async with core, connect(core, "auto") as client:
+            workers = (await client.call_tool("list_workers", {})).structured_content or {}
+    assert [w["state"] for w in workers["workers"]] == ["idle"]
+    worker = workers["workers"][0]
+    assert worker["restarts"] == 0 and worker["jobs_done"] == 0 and worker["up_since"] > 0
+    assert workers["diagnosis"]["kind"] == "ok" and workers["recent_exits"] == []
