@@ -14,14 +14,17 @@ import anyio
 import httpx
 import pytest
 
+from pete_mcp.app import build_app
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.core.settings import Settings
+from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.gateway import build_core
 from pete_mcp.local.localpod import LocalPod, LocalPodConfig
 from pete_mcp.routing.providers.runpod import RunPodProvider
 from tests.support.localpod import running_localpod
 from tests.support.mcp import connect
 from tests.support.runpod_stack import runpod_client_for
+from tests.support.standins import serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -65,7 +68,9 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
     async with running_localpod(config) as pod, httpx.AsyncClient(timeout=30) as http:
         await arm_crash_loop(pod)
         provider = RunPodProvider(runpod_client_for(pod, http, queue_check_s=120), use_openai_route=False)
-        settings = Settings(data_dir=tmp_path / "data", local_api_key=pod.api_key)  # pyright: ignore[reportCallIssue]
+        settings = Settings(  # pyright: ignore[reportCallIssue]
+            data_dir=tmp_path / "data", local_api_key=pod.api_key, mcp_token="t0ken"
+        )
         core = build_core(settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie"))
         async with core, connect(core, "legacy") as client:
             first = await client.call_tool("run_prompt", {"prompt": "hello", "max_tokens": 4, "time_budget_s": 1})
@@ -80,6 +85,12 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
             crashed = workers["diagnosis"]["worker_id"]
             logs = (await client.call_tool("worker_logs", {"worker_id": crashed, "lines": 20})).structured_content or {}
             missing = await client.call_tool("worker_logs", {"worker_id": "w99-nobody"})
+            app = build_app(core, faces=[dashboard_face(core, services=False)])
+            async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as page:
+                api = (await page.get("/api/workers")).json()
+                refused = await page.get(f"/api/workers/{crashed}/logs")
+                api_logs = await page.get(f"/api/workers/{crashed}/logs?lines=20", headers={"Authorization": "Bearer t0ken"})
+                api_missing = await page.get("/api/workers/w99-nobody/logs", headers={"Authorization": "Bearer t0ken"})
             await client.call_tool("cancel_job", {"job_id": pending["job_id"]})
     assert workers["source"] == "local" and workers["max_workers"] == 1
     assert len([e for e in workers["recent_exits"] if e["before_ready"]]) >= 2
@@ -87,6 +98,10 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
     assert "cold start" not in hint  # the old hint read this as warming up
     assert any("injected fault crash_on_start" in line for line in logs["lines"])
     assert missing.is_error and "list_workers" in missing.content[0].text  # type: ignore[union-attr]
+    # The dashboard reads the same: the listing open, the logs behind the token.
+    assert api["diagnosis"]["kind"] == "crash_loop" and api["source"] == "local"
+    assert refused.status_code == 401 and api_missing.status_code == 404
+    assert any("injected fault crash_on_start" in line for line in api_logs.json()["lines"])
 
 
 async def test_list_workers_on_a_healthy_endpoint_shows_the_worker_and_no_diagnosis_to_act_on(

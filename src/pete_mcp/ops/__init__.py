@@ -5,6 +5,7 @@ from __future__ import annotations
 from .deploy import Deployer, DeployRecord, RolloutState, recent_images
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
+from .prompt_fit import ModelTokenizer, fit_turn, tokenizer_for
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
 from .workers import (
     Diagnosis,
@@ -25,16 +26,19 @@ __all__ = [
     "Diagnosis",
     "HealthReport",
     "LocalPodWorkers",
+    "ModelTokenizer",
     "RolloutState",
     "RunPodWorkers",
     "WorkerLogs",
     "WorkerReport",
     "WorkerSource",
     "diagnose",
+    "fit_turn",
     "read_report",
     "recent_images",
     "run_checks",
     "run_doctor",
     "runpod_client",
+    "tokenizer_for",
     "worker_source",
 ]

@@ -22,6 +22,7 @@ from pete_mcp.ops import (
     DeployRecord,
     RolloutState,
     WorkerSource,
+    fit_turn,
     run_checks,
     runpod_client,
 )
@@ -80,12 +81,16 @@ def register_tools(
     ) -> JobView:
         """Send a prompt to Pete's model and return the reply with model, provider, usage and timings.
 
+        The prompt is fitted to the model's context window as a phone turn is (older turns dropped
+        first); a prompt whose newest message alone does not fit is refused, naming the window.
+
         If the reply is not ready within time_budget_s (a RunPod cold start can take minutes), this
         returns status 'waiting' or 'generating' with a job_id: call get_job(job_id) to collect it.
         """
         exchange = [(m.role, m.content) for m in messages] if messages is not None else None
         with tool_errors():
             turn = prompt_turn(prompt, exchange, model, conversation_id, max_tokens, temperature)
+            turn = await fit_turn(core, turn)  # as a VAPI turn; refuses what cannot fit
             job = tracker.start(turn)
         return await _await_job(job, ctx, time_budget_s, total=max_tokens)
 
