@@ -94,7 +94,8 @@ async def test_completions_offer_model_aliases_and_stored_conversation_ids(tmp_p
 async def test_deploy_checklist_completes_images_deployed_before(tmp_path: Path, openai_standin, era):
     async with open_core(tmp_path, openai_standin) as core, connect(core, era) as client:
         await core.store.execute(
-            "INSERT INTO deploys(at, image, previous_image, status) VALUES (1, 'reg/worker:1.2.0', 'reg/worker:1.1.0', 'done')"
+            "INSERT INTO deploys(at, image, previous_image, status) VALUES (1, ?, ?, 'done')",
+            ("reg/worker:1.2.0", "reg/worker:1.1.0"),
         )
         images = await client.complete(PromptReference(name="deploy_checklist"), {"name": "image", "value": "reg/"})
     assert images.completion.values == ["reg/worker:1.2.0", "reg/worker:1.1.0"]

@@ -37,7 +37,9 @@ async def test_max_tokens_is_the_room_reserved_for_the_reply(tmp_path: Path, ope
     assert result.is_error and "with 1,000 reserved" in result.content[0].text  # type: ignore[union-attr]
 
 
-async def test_a_long_exchange_keeps_the_newest_turns_that_fit_and_the_system_prompt(tmp_path: Path, openai_standin, era):
+async def test_a_long_exchange_keeps_the_newest_turns_that_fit_and_the_system_prompt(
+    tmp_path: Path, openai_standin, era
+):
     turns: list[dict[str, Any]] = [{"role": "system", "content": "You are Jamie."}]
     for i in range(12):
         turns.append({"role": "user", "content": f"question {i} " + "x" * 1500})
@@ -64,7 +66,9 @@ async def test_the_local_model_servers_tokenizer_counts_the_prompt(tmp_path: Pat
         spec = ModelSpec("smollm2", (Route("local", model_server.chat_model),), 64, "tiny window", None)
         provider = OpenAICompatibleProvider("local", http, base_url=f"{model_server.url}/v1", api_key="")
         settings = Settings(data_dir=tmp_path)  # pyright: ignore[reportCallIssue]
-        core = build_core(settings, http=http, providers={"local": provider}, registry=ModelRegistry({"smollm2": spec}, "smollm2"))
+        core = build_core(
+            settings, http=http, providers={"local": provider}, registry=ModelRegistry({"smollm2": spec}, "smollm2")
+        )
         long_turn = ChatTurn([Message(role="user", content="rent " * 60)], options=ChatOptions(max_tokens=8))
         async with core:
             with pytest.raises(InputError, match=r"~\d+ tokens; smollm2's window is 64 with 8 reserved"):

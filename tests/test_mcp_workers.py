@@ -43,7 +43,9 @@ async def test_the_admin_api_shows_a_crash_loop_and_the_crashed_workers_logs(
     async with running_localpod(config, ready=0) as pod, httpx.AsyncClient(timeout=10) as http:
         headers = {"Authorization": f"Bearer {pod.api_key}"}
         await arm_crash_loop(pod)
-        await http.post(f"{pod.admin_url}/kill-worker", json={"worker_id": pod.state.workers.all()[0].id}, headers=headers)
+        await http.post(
+            f"{pod.admin_url}/kill-worker", json={"worker_id": pod.state.workers.all()[0].id}, headers=headers
+        )
         listing: dict[str, Any] = {}
         with anyio.fail_after(30):
             while len([e for e in listing.get("recent_exits", []) if e["before_ready"]]) < 2:
@@ -71,7 +73,9 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
         settings = Settings(  # pyright: ignore[reportCallIssue]
             data_dir=tmp_path / "data", local_api_key=pod.api_key, mcp_token="t0ken"
         )
-        core = build_core(settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie"))
+        core = build_core(
+            settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie")
+        )
         async with core, connect(core, "legacy") as client:
             first = await client.call_tool("run_prompt", {"prompt": "hello", "max_tokens": 4, "time_budget_s": 1})
             pending = first.structured_content or {}
@@ -81,7 +85,9 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
                 while (workers.get("diagnosis") or {}).get("kind") != "crash_loop":
                     await anyio.sleep(0.2)
                     workers = (await client.call_tool("list_workers", {})).structured_content or {}
-            hint = ((await client.call_tool("get_job", {"job_id": pending["job_id"], "wait_s": 0})).structured_content or {})["hint"]
+            hint = (
+                (await client.call_tool("get_job", {"job_id": pending["job_id"], "wait_s": 0})).structured_content or {}
+            )["hint"]
             crashed = workers["diagnosis"]["worker_id"]
             logs = (await client.call_tool("worker_logs", {"worker_id": crashed, "lines": 20})).structured_content or {}
             missing = await client.call_tool("worker_logs", {"worker_id": "w99-nobody"})
@@ -89,7 +95,9 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
             async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as page:
                 api = (await page.get("/api/workers")).json()
                 refused = await page.get(f"/api/workers/{crashed}/logs")
-                api_logs = await page.get(f"/api/workers/{crashed}/logs?lines=20", headers={"Authorization": "Bearer t0ken"})
+                api_logs = await page.get(
+                    f"/api/workers/{crashed}/logs?lines=20", headers={"Authorization": "Bearer t0ken"}
+                )
                 api_missing = await page.get("/api/workers/w99-nobody/logs", headers={"Authorization": "Bearer t0ken"})
             await client.call_tool("cancel_job", {"job_id": pending["job_id"]})
     assert workers["source"] == "local" and workers["max_workers"] == 1
@@ -112,7 +120,9 @@ async def test_list_workers_on_a_healthy_endpoint_shows_the_worker_and_no_diagno
     async with running_localpod(config) as pod, httpx.AsyncClient(timeout=30) as http:
         provider = RunPodProvider(runpod_client_for(pod, http), use_openai_route=False)
         settings = Settings(data_dir=tmp_path / "data", local_api_key=pod.api_key)  # pyright: ignore[reportCallIssue]
-        core = build_core(settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie"))
+        core = build_core(
+            settings, http=http, providers={"runpod": provider}, registry=ModelRegistry({"jamie": spec}, "jamie")
+        )
         async with core, connect(core, "auto") as client:
             workers = (await client.call_tool("list_workers", {})).structured_content or {}
     assert [w["state"] for w in workers["workers"]] == ["idle"]

@@ -63,9 +63,7 @@ def live_apps() -> Apps:
     return apps
 
 
-def register_live_tool(
-    mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer: Callable[[], Deployer]
-) -> None:
+def register_live_tool(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer: Callable[[], Deployer]) -> None:
     @mcp.tool(title="Live status", annotations=READ_ONLY_LOCAL, meta=UI_META)
     async def live_status() -> LiveView:
         """Live metrics, run_prompt jobs under way and the endpoint's rollout (what the live app draws)."""
@@ -148,15 +146,19 @@ LIVE_APP_HTML = """<!doctype html>
       if (!data.calls_under_way.length) { const r = t.insertRow(); r.insertCell().appendChild(text("none")); }
       for (const c of data.calls_under_way) {
         const r = t.insertRow();
-        for (const v of [c.job_id, c.model, c.status, c.elapsed_s + " s", c.tokens + " tok"]) r.insertCell().appendChild(text(v));
+        for (const v of [c.job_id, c.model, c.status, c.elapsed_s + " s", c.tokens + " tok"]) {
+          r.insertCell().appendChild(text(v));
+        }
       }
     }
     if (data.rollout) {
       const ro = data.rollout, box = document.getElementById("rollout"); box.replaceChildren();
-      box.appendChild(text(`${ro.workers_on_latest}/${ro.workers_total} workers on release ${ro.endpoint_version ?? "?"}` +
+      const release = ro.endpoint_version ?? "?";
+      box.appendChild(text(`${ro.workers_on_latest}/${ro.workers_total} workers on release ${release}` +
                            (ro.in_progress ? " (rolling out)" : " (done)")));
       const bar = document.createElement("div"); bar.className = "bar";
-      const fill = document.createElement("i"); fill.style.width = Math.max(0, Math.min(100, ro.percent_on_latest)) + "%";
+      const fill = document.createElement("i");
+      fill.style.width = Math.max(0, Math.min(100, ro.percent_on_latest)) + "%";
       bar.appendChild(fill); box.appendChild(bar);
     }
   }

@@ -26,22 +26,32 @@ CONVERSATION_URI = "pete://conversations/{conversation_id}"
 
 def register_resources(mcp: MCPServer, core: Core, recent: RecentLog) -> None:
     @mcp.resource(
-        METRICS_URI, title="Live metrics", mime_type="application/json", description="Live metrics snapshot (as /api/metrics).")
+        METRICS_URI,
+        title="Live metrics",
+        mime_type="application/json",
+        description="Live metrics snapshot (as /api/metrics).",
+    )
     def live_metrics() -> dict[str, Any]:
         return core.metrics.snapshot()
 
     @mcp.resource(
-        MODELS_URI, title="Models", mime_type="application/json", description="Registered models and the active one.")
+        MODELS_URI, title="Models", mime_type="application/json", description="Registered models and the active one."
+    )
     def models() -> dict[str, Any]:
         return model_list(core).model_dump()
 
     @mcp.resource(
-        HEALTH_URI, title="Health checks", mime_type="application/json", description="System checks without the model probe.")
+        HEALTH_URI,
+        title="Health checks",
+        mime_type="application/json",
+        description="System checks without the model probe.",
+    )
     async def health() -> dict[str, Any]:
         return health_view(await run_checks(core, probe=False)).model_dump()
 
     @mcp.resource(
-        LOGS_URI, title="Recent logs", mime_type="application/json", description="Recent log records and core events.")
+        LOGS_URI, title="Recent logs", mime_type="application/json", description="Recent log records and core events."
+    )
     def logs() -> dict[str, Any]:
         return {"entries": recent.entries()}
 

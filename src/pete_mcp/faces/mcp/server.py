@@ -9,6 +9,7 @@ eras (`resources.py`). The tools are in `tools.py`, auth and Host checks in `_tr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections import defaultdict
@@ -74,10 +75,8 @@ def build_mcp_server(
     async def tools_changed() -> None:
         await bus.publish(ToolsListChanged())  # 2026-07-28 listeners
         for session in {s for sessions in watchers.values() for s in sessions}:  # 2025 subscribers
-            try:
+            with contextlib.suppress(Exception):  # the connection is gone; `notify` below forgets it
                 await session.send_tool_list_changed()
-            except Exception:  # the connection is gone; the resource loop below forgets it
-                pass
 
     async def notify(uris: list[str]) -> None:
         if MODELS_URI in uris and set_model_enum(mcp, model_enum(core)):  # the registry changed

@@ -68,9 +68,7 @@ def worker_list(report: WorkerReport) -> WorkerList:
     return WorkerList(
         source=report.source,
         workers=[WorkerView.model_validate(w, from_attributes=True) for w in report.workers],
-        recent_exits=[
-            WorkerExitView.model_validate(e, from_attributes=True) for e in report.exits if not e.intended
-        ],
+        recent_exits=[WorkerExitView.model_validate(e, from_attributes=True) for e in report.exits if not e.intended],
         max_workers=report.max_workers,
         diagnosis=DiagnosisView(kind=found.kind, summary=found.summary, advice=found.advice, worker_id=found.worker_id),
         note=report.note,
