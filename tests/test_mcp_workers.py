@@ -20,7 +20,9 @@ from pete_mcp.core.settings import Settings
 from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.gateway import build_core
 from pete_mcp.local.localpod import LocalPod, LocalPodConfig
+from pete_mcp.ops.workers import WorkerExitInfo, WorkerInfo, WorkerReport, diagnose
 from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.runpod import EndpointHealth
 from tests.support.localpod import running_localpod
 from tests.support.mcp import connect
 from tests.support.runpod_stack import runpod_client_for
@@ -129,3 +131,25 @@ async def test_list_workers_on_a_healthy_endpoint_shows_the_worker_and_no_diagno
     worker = workers["workers"][0]
     assert worker["restarts"] == 0 and worker["jobs_done"] == 0 and worker["up_since"] > 0
     assert workers["diagnosis"]["kind"] == "ok" and workers["recent_exits"] == []
+
+
+def test_the_diagnosis_tells_a_crash_loop_from_capacity_and_a_cold_start():
+    now = 1_000.0
+    crash = WorkerExitInfo("w2", now - 5, 1, "exited with code 1", before_ready=True, intended=False)
+    crashes = (crash, WorkerExitInfo("w1", now - 20, 1, "exited with code 1", before_ready=True, intended=False))
+    idle_health = EndpointHealth.model_validate({"jobs": {"inQueue": 3}, "workers": {}})
+    looping = diagnose(WorkerReport("local", exits=crashes, max_workers=2, health=idle_health), now=now)
+    assert looping.kind == "crash_loop" and looping.worker_id == "w2" and "roll back" in looping.advice
+    # A worker that came up after the crashes ends the loop: the old exits no longer count.
+    recovered = WorkerReport(
+        "local", workers=(WorkerInfo("w3", "idle", up_since=now - 1),), exits=crashes, max_workers=2
+    )
+    assert diagnose(recovered, EndpointHealth.model_validate({"workers": {"idle": 1}}), now=now).kind == "ok"
+    full = EndpointHealth.model_validate({"jobs": {"inQueue": 4}, "workers": {"running": 2}})
+    busy = WorkerReport("runpod", workers=(WorkerInfo("a", "running"), WorkerInfo("b", "running")), max_workers=2)
+    capacity = diagnose(busy, full, now=now)
+    assert capacity.kind == "capacity" and "max workers" in capacity.advice
+    cold = diagnose(WorkerReport("runpod", max_workers=2), idle_health, now=now)
+    assert cold.kind == "cold_start" and cold.advice.startswith("Wait")
+    sick = WorkerReport("runpod", workers=(WorkerInfo("c", "unhealthy"),), max_workers=2)
+    assert diagnose(sick, idle_health, now=now).kind == "unhealthy"

@@ -85,11 +85,16 @@ class WorkerReport:
     note: str = ""  # what this source cannot say
 
     def start_crashes(self, now: float, window_s: float = CRASH_WINDOW_S) -> list[WorkerExitInfo]:
-        """Recent unintended deaths before a first job, newest first."""
+        """Recent unintended deaths before a first job, newest first; none that a worker serving
+        now has outlived (it started after them, so the loop is over)."""
+        serving = [w.up_since or 0.0 for w in self.workers if w.state in ("idle", "running")]
+        recovered_at = max(serving, default=0.0)
         return [
             e
             for e in self.exits
-            if e.before_ready and not e.intended and (e.exited_at is None or now - e.exited_at <= window_s)
+            if e.before_ready
+            and not e.intended
+            and (e.exited_at is None or (now - e.exited_at <= window_s and e.exited_at > recovered_at))
         ]
 
 
@@ -254,7 +259,9 @@ def diagnose(
     health = health or (report.health if report else None)
     if report is not None:
         crashes = report.start_crashes(now)
-        looping = [w for w in report.workers if (w.restarts or 0) >= CRASH_LOOP_DEATHS]
+        looping = [
+            w for w in report.workers if w.state == "initializing" and (w.restarts or 0) >= CRASH_LOOP_DEATHS
+        ]
         if len(crashes) >= CRASH_LOOP_DEATHS or looping:
             last = crashes[0] if crashes else None
             count = max(len(crashes), max((w.restarts or 0 for w in looping), default=0))
