@@ -157,7 +157,8 @@ def http_url(tmp_path_factory: pytest.TempPathFactory, pete_env: dict[str, str])
 def test_inspector_over_http_with_a_bearer_token(tmp_path: Path, http_url: str):
     auth = ["--header", f"Authorization: Bearer {TOKEN}"]
     tools = inspector(http_url, *auth, "--method", "tools/list", tmp_path=tmp_path)
-    assert {t["name"] for t in tools["result"]["tools"]} >= TOOLS
+    listed = {t["name"]: t for t in tools["result"]["tools"]}
+    assert set(listed) >= TOOLS
 
     health = inspector(http_url, *auth, "--method", "tools/call", "--tool-name", "health", tmp_path=tmp_path)
     checks = {c["name"]: c for c in health["result"]["structuredContent"]["checks"]}

@@ -259,9 +259,7 @@ def diagnose(
     health = health or (report.health if report else None)
     if report is not None:
         crashes = report.start_crashes(now)
-        looping = [
-            w for w in report.workers if w.state == "initializing" and (w.restarts or 0) >= CRASH_LOOP_DEATHS
-        ]
+        looping = [w for w in report.workers if w.state == "initializing" and (w.restarts or 0) >= CRASH_LOOP_DEATHS]
         if len(crashes) >= CRASH_LOOP_DEATHS or looping:
             last = crashes[0] if crashes else None
             count = max(len(crashes), max((w.restarts or 0 for w in looping), default=0))
