@@ -7,17 +7,8 @@ from .doctor import run_doctor
 from .health import HealthReport, run_checks
 from .prompt_fit import ModelTokenizer, fit_turn, tokenizer_for
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
-from .workers import (
-    Diagnosis,
-    LocalPodWorkers,
-    RunPodWorkers,
-    WorkerLogs,
-    WorkerReport,
-    WorkerSource,
-    diagnose,
-    read_report,
-    worker_source,
-)
+from .worker_sources import LocalPodWorkers, RunPodWorkers, read_report, worker_source
+from .workers import Diagnosis, WorkerLogs, WorkerReport, WorkerSource, diagnose
 
 __all__ = [
     "RUNPOD_NOT_CONFIGURED_HINT",

@@ -147,7 +147,7 @@ def dashboard_url(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return f"http://{host}:{settings.port}/"
+    return f"http://[{host}]:{settings.port}/" if ":" in host else f"http://{host}:{settings.port}/"
 
 
 def mcp_face(core: Core, *, server: MCPServer | None = None) -> Face:
