@@ -93,7 +93,9 @@ def stdio_target(pete_env: dict[str, str]) -> list[str]:
 
 def test_inspector_over_stdio_lists_tools_and_calls_health_list_models_and_run_prompt(tmp_path: Path, stdio_target):
     tools = inspector("--method", "tools/list", *stdio_target, tmp_path=tmp_path)
-    assert {t["name"] for t in tools["result"]["tools"]} >= TOOLS
+    listed = {t["name"]: t for t in tools["result"]["tools"]}
+    assert set(listed) >= TOOLS
+    assert [name for name, t in listed.items() if not (t.get("title") or "").strip()] == []
 
     health = inspector("--method", "tools/call", "--tool-name", "health", *stdio_target, tmp_path=tmp_path)
     checks = {c["name"]: c for c in health["result"]["structuredContent"]["checks"]}
@@ -102,6 +104,8 @@ def test_inspector_over_stdio_lists_tools_and_calls_health_list_models_and_run_p
 
     models = inspector("--method", "tools/call", "--tool-name", "list_models", *stdio_target, tmp_path=tmp_path)
     assert models["result"]["structuredContent"]["active"] == "smollm2"
+    aliases = [m["alias"] for m in models["result"]["structuredContent"]["models"]]
+    assert listed["switch_model"]["inputSchema"]["properties"]["name"]["enum"] == aliases
 
     # Each stdio call is a fresh server process, so give the one call the longest budget (CPU is shared).
     args = json.dumps({"prompt": "When is rent due?", "max_tokens": 8, "temperature": 0, "time_budget_s": 55})
@@ -153,7 +157,8 @@ def http_url(tmp_path_factory: pytest.TempPathFactory, pete_env: dict[str, str])
 def test_inspector_over_http_with_a_bearer_token(tmp_path: Path, http_url: str):
     auth = ["--header", f"Authorization: Bearer {TOKEN}"]
     tools = inspector(http_url, *auth, "--method", "tools/list", tmp_path=tmp_path)
-    assert {t["name"] for t in tools["result"]["tools"]} >= TOOLS
+    listed = {t["name"]: t for t in tools["result"]["tools"]}
+    assert set(listed) >= TOOLS
 
     health = inspector(http_url, *auth, "--method", "tools/call", "--tool-name", "health", tmp_path=tmp_path)
     checks = {c["name"]: c for c in health["result"]["structuredContent"]["checks"]}
@@ -161,6 +166,8 @@ def test_inspector_over_http_with_a_bearer_token(tmp_path: Path, http_url: str):
 
     models = inspector(http_url, *auth, "--method", "tools/call", "--tool-name", "list_models", tmp_path=tmp_path)
     assert models["result"]["structuredContent"]["active"] == "smollm2"
+    aliases = [m["alias"] for m in models["result"]["structuredContent"]["models"]]
+    assert listed["switch_model"]["inputSchema"]["properties"]["name"]["enum"] == aliases
 
     args = json.dumps({"prompt": "Hi, is the office open today?", "max_tokens": 8, "temperature": 0})
     call = ["--method", "tools/call", "--tool-args-json"]

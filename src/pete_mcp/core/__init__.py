@@ -5,7 +5,7 @@ but the job contract.
 
 from __future__ import annotations
 
-from .conversations import DEFAULT_RESERVE_TOKENS, Conversations
+from .conversations import DEFAULT_RESERVE_TOKENS, Conversations, TokenCount, estimate_tokens, fit_prompt
 from .errors import (
     AuthError,
     ConfigError,
@@ -68,8 +68,11 @@ __all__ = [
     "StreamEvent",
     "Subscription",
     "TextDelta",
+    "TokenCount",
     "chat_body",
     "close_stream",
+    "estimate_tokens",
+    "fit_prompt",
     "iter_sse_data",
     "served_options",
     "sse_frame",

@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pete_mcp.contract import Message
 
+from .errors import InputError
 from .models import ModelSpec
 from .store import Store
 
-__all__ = ["DEFAULT_RESERVE_TOKENS", "Conversations", "estimate_tokens", "fit_to_window", "unseen_messages"]
+__all__ = [
+    "DEFAULT_RESERVE_TOKENS",
+    "Conversations",
+    "TokenCount",
+    "estimate_tokens",
+    "fit_prompt",
+    "fit_to_window",
+    "unseen_messages",
+]
+
+TokenCount = Callable[[dict[str, Any]], int]  # tokens one message takes in a prompt
 
 # A tokenizer-free estimate, deliberately pessimistic: BPE tokenizers average about four bytes
 # of English a token; counting 3.5 keeps a margin for numbers, names and other scripts.
@@ -62,20 +73,24 @@ def _trim_to(message: dict[str, Any], tokens: int) -> dict[str, Any]:
 
 
 def fit_to_window(
-    system: list[dict[str, Any]], thread: Sequence[dict[str, Any]], window: int, reserve: int
+    system: list[dict[str, Any]],
+    thread: Sequence[dict[str, Any]],
+    window: int,
+    reserve: int,
+    count: TokenCount = estimate_tokens,
 ) -> list[dict[str, Any]]:
     """System messages plus the most recent turns that fit in `window - reserve` tokens.
 
     Whole units only: an assistant tool call is never separated from its results. The
     newest message is always kept (trimmed from the front if it alone is too long), so a
     turn never goes out without what the caller just said. `reserve` (room for the reply)
-    is capped at half the window.
+    is capped at half the window. `count` defaults to the tokenizer-free estimate.
     """
     reserve = min(reserve, window // 2)
-    budget = window - reserve - sum(estimate_tokens(m) for m in system)
+    budget = window - reserve - sum(count(m) for m in system)
     kept: list[list[dict[str, Any]]] = []
     for unit in reversed(_units(thread)):
-        cost = sum(estimate_tokens(m) for m in unit)
+        cost = sum(count(m) for m in unit)
         if cost > budget:
             if not kept and len(unit) == 1:
                 kept.append([_trim_to(unit[0], max(budget, MESSAGE_OVERHEAD_TOKENS + 16))])
@@ -85,6 +100,31 @@ def fit_to_window(
         budget -= cost
         kept.append(unit)
     return [*system, *(m for unit in reversed(kept) for m in unit)]
+
+
+def fit_prompt(
+    system: list[dict[str, Any]],
+    messages: Sequence[dict[str, Any]],
+    window: int,
+    reserve: int,
+    *,
+    count: TokenCount = estimate_tokens,
+    model: str = "the model",
+) -> list[dict[str, Any]]:
+    """`fit_to_window` for a prompt someone typed: older turns go the same way, but the newest
+    message is never cut — when it cannot fit, the caller is told so.
+
+    Raises:
+        InputError: the system prompt and the newest message exceed `window - reserve`.
+    """
+    reserve = min(reserve, window // 2)
+    need = sum(count(m) for m in system) + sum(count(m) for m in messages[-1:])
+    if need > window - reserve:
+        raise InputError(
+            f"The prompt is ~{need:,} tokens; {model}'s window is {window:,} with {reserve:,} reserved for the reply.",
+            hint="Shorten the prompt, lower max_tokens, or choose a model with a larger context_window (list_models).",
+        )
+    return fit_to_window(system, messages, window, reserve, count)
 
 
 def _spoken(message: dict[str, Any]) -> str:
@@ -133,6 +173,14 @@ class Conversations:
             unseen=unseen_messages,
         )
         return [Message.model_validate(m) for m in new]
+
+    async def ids(self, *, prefix: str = "", limit: int = 20) -> list[str]:
+        """Stored conversation ids that start with `prefix`, most recently active first (completions)."""
+        rows = await self.store.query(
+            "SELECT id FROM conversations WHERE substr(id, 1, ?) = ? ORDER BY updated_at DESC LIMIT ?",
+            (len(prefix), prefix, limit),
+        )
+        return [str(row["id"]) for row in rows]
 
     async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
         await self.store.append_messages(

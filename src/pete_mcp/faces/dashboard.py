@@ -35,6 +35,7 @@ from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_pr
 from ._face import Face
 from .desk_api import desk_routes
 from .recent_log import RecentLog
+from .workers_api import workers_routes
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
 
@@ -295,6 +296,7 @@ def dashboard_face(
         Route("/api/logs", api.logs, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
         *desk_routes(core, api.refuse),
+        *workers_routes(core, api.refuse),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from .deploy import Deployer, DeployRecord, RolloutState
+from .deploy import Deployer, DeployRecord, RolloutState, recent_images
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
+from .prompt_fit import ModelTokenizer, fit_turn, tokenizer_for
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
+from .worker_sources import LocalPodWorkers, RunPodWorkers, read_report, worker_source
+from .workers import Diagnosis, WorkerLogs, WorkerReport, WorkerSource, diagnose
 
 __all__ = [
     "RUNPOD_NOT_CONFIGURED_HINT",
     "DeployRecord",
     "Deployer",
+    "Diagnosis",
     "HealthReport",
+    "LocalPodWorkers",
+    "ModelTokenizer",
     "RolloutState",
+    "RunPodWorkers",
+    "WorkerLogs",
+    "WorkerReport",
+    "WorkerSource",
+    "diagnose",
+    "fit_turn",
+    "read_report",
+    "recent_images",
     "run_checks",
     "run_doctor",
     "runpod_client",
+    "tokenizer_for",
+    "worker_source",
 ]

@@ -21,7 +21,7 @@ import anyio
 from pete_mcp.core import EventBus, InputError, NotFound, PeteError, Store
 from pete_mcp.runpod import RunPodRest
 
-__all__ = ["DeployRecord", "Deployer", "RolloutState", "check_image_pinned"]
+__all__ = ["DeployRecord", "Deployer", "RolloutState", "check_image_pinned", "recent_images"]
 
 # `repo[:tag][@sha256:digest]`; the tag is what follows the last ':' after the last '/'.
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -218,3 +218,15 @@ class Deployer:
 
     def _announce(self, record_id: int, kind: str, image: str, status: str, **extra: Any) -> None:
         self.events.publish("deploy.progress", id=record_id, action=kind, image=image, status=status, **extra)
+
+
+async def recent_images(store: Store, *, prefix: str = "", limit: int = 20) -> list[str]:
+    """Images deployed before (or replaced by a deploy) that start with `prefix`, newest first."""
+    rows = await store.query(
+        "SELECT image, MAX(id) AS last FROM ("
+        " SELECT image, id FROM deploys UNION ALL"
+        " SELECT previous_image AS image, id FROM deploys WHERE previous_image IS NOT NULL"
+        ") AS seen WHERE substr(image, 1, ?) = ? GROUP BY image ORDER BY last DESC LIMIT ?",
+        (len(prefix), prefix, limit),
+    )
+    return [str(row["image"]) for row in rows]
