@@ -223,7 +223,7 @@ class Responder:
             status = "ok" if outcome.error is None else "error"
             log.info("call %s: tool %s → %s", turn.conversation_id, call.name, status)
             exchange.append({"role": "tool", "content": outcome.text, "tool_call_id": call_id})
-        await self.core.store.append_messages(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
+        await self.core.conversations.append(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
 
     async def _builtin(self, turn: _Turn, sink: ReplySink, calls: list[ParsedCall]) -> bool:
         """Handle transfer/end-call (and an emergency escalation); True when the turn is finished."""
@@ -277,7 +277,7 @@ class Responder:
                 summary=_latest_user_text([m for m in (w.to_message() for w in turn.request.messages) if m]),
                 callback_number=turn.request.caller_number or "",
             )
-            await self.core.store.append_messages(
+            await self.core.conversations.append(
                 turn.conversation_id,
                 [
                     {

@@ -18,6 +18,7 @@ from .errors import (
     ProviderTimeout,
     ProviderUnavailable,
     StoreError,
+    StoreUnavailable,
 )
 from .events import Event, EventBus, Subscription
 from .models import ModelRegistry, ModelSpec, Route
@@ -53,6 +54,7 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StreamEvent",
     "Subscription",
     "TextDelta",

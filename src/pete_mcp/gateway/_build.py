@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from pete_mcp.core.storage import engine_from_settings
 from pete_mcp.core import (
     Conversations,
     EventBus,
@@ -132,7 +133,7 @@ def build_core(
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
     )
     events = EventBus()
-    store = Store(settings.data_dir / "pete.sqlite3")
+    store = Store(engine_from_settings(settings), spool_limit=settings.store_spool_limit)
     registry = registry or ModelRegistry.from_config(
         local=not settings.uses_real_runpod,
         models_file=settings.models_file,

@@ -75,7 +75,9 @@ class MetricsService:
 
     # --- start-up and shutdown ---------------------------------------------------------------
     async def load(self) -> None:
-        errors = await self.metrics.rollups.load(self.core.store, since=time.time() - DAY_S)
+        errors = await self.metrics.rollups.load(
+            self.core.store, since=time.time() - DAY_S, replica=self.core.settings.replica_name
+        )
         self.metrics.restore(errors)
         self.metrics.set_active_model(self.core.active_alias)
         await self.refresh_store_view()
@@ -87,7 +89,7 @@ class MetricsService:
         m.rollups.prune(keep_after)
         errors, m.unflushed_errors = m.unflushed_errors, []
         try:
-            await m.rollups.flush(self.core.store, errors, keep_after=keep_after)
+            await m.rollups.flush(self.core.store, errors, keep_after=keep_after, replica=self.core.settings.replica_name)
         except Exception:
             m.unflushed_errors[:0] = errors  # try again next time
             raise
@@ -168,7 +170,9 @@ class MetricsService:
         store = self.core.store
         since = time.time() - ACTIVE_CONVERSATION_S
         counts = await store.query(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(updated_at >= ?), 0) AS active FROM conversations", (since,)
+            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN updated_at >= ? THEN 1 ELSE 0 END), 0) AS active "
+            "FROM conversations",
+            (since,),
         )
         switches = await store.query(
             "SELECT at, from_model, to_model, warmup_s, by, ok FROM switches ORDER BY id DESC LIMIT ?", (HISTORY_ROWS,)
