@@ -5,7 +5,7 @@
 """
 
 from .base import Alert, AlertDeliveryError, AlertSink, Finding, Notice
-from .engine import AlertEngine, run_alerts, sinks_from_settings
+from .engine import AlertBook, AlertEngine, run_alerts, sinks_from_settings
 from .github import GitHubIssueSink
 from .mcp_notify import EventBusSink
 from .rules import (
@@ -22,6 +22,7 @@ from .slack import SlackWebhookSink, slack_message
 
 __all__ = [
     "Alert",
+    "AlertBook",
     "AlertDeliveryError",
     "AlertEngine",
     "AlertSink",
