@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MIGRATION_LOCK = zlib.crc32(b"pete:migrations")
+OPERATION_WAIT_S = 1.0
 
 
 def _scrub(text: str, url: str) -> str:
@@ -113,7 +114,8 @@ class PostgresEngine:
             self.url,
             min_size=self.min_size,
             max_size=self.max_size,
-            timeout=self.timeout_s,
+            # Waiting for a connection: short, so an outage turns into spooled writes, not stalled turns.
+            timeout=min(self.timeout_s, OPERATION_WAIT_S),
             kwargs={"autocommit": True, "row_factory": dict_row},
             check=ConnectionPool.check_connection,
             open=False,

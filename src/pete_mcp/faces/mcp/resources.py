@@ -13,10 +13,13 @@ from mcp.types import (
 )
 
 from pete_mcp.gateway import Core
+from pete_mcp.metrics import fleet_snapshot
 from pete_mcp.ops import run_checks
 
 from ..recent_log import RecentLog
 from .live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
+
+FLEET_URI = "pete://metrics/fleet"
 from .views import health_view, model_list
 
 __all__ = ["register_resources", "serve_legacy_subscriptions"]
@@ -26,6 +29,14 @@ def register_resources(mcp: MCPServer, core: Core, recent: RecentLog) -> None:
     @mcp.resource(METRICS_URI, mime_type="application/json", description="Live metrics snapshot (as /api/metrics).")
     def live_metrics() -> dict[str, Any]:
         return core.metrics.snapshot()
+
+    @mcp.resource(
+        FLEET_URI,
+        mime_type="application/json",
+        description="Every replica's flushed per-minute rollups summed (as /api/metrics?scope=fleet).",
+    )
+    async def fleet_metrics() -> dict[str, Any]:
+        return await fleet_snapshot(core.store)
 
     @mcp.resource(MODELS_URI, mime_type="application/json", description="Registered models and the active one.")
     def models() -> dict[str, Any]:
