@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from pete_mcp.alerts import AlertBook, AlertEngine, Finding, SlackWebhookSink
+from pete_mcp.app import build_app
 from pete_mcp.core import Event, ModelRegistry, ModelSpec, Route
+from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.metrics import Metrics
 from tests.support.postgres import PostgresServer
 from tests.support.scripted import ScriptedProvider
@@ -104,7 +106,9 @@ class Down:
         self.down = True
 
     def check(self, metrics: Metrics, now: float) -> list[Finding]:
-        return [Finding("endpoint_down:runpod", self.name, "critical", "RunPod endpoint down", "x")] if self.down else []
+        if not self.down:
+            return []
+        return [Finding("endpoint_down:runpod", self.name, "critical", "RunPod endpoint down", "x")]
 
     def observe(self, event: Event) -> None:
         return None
@@ -155,6 +159,8 @@ async def test_a_database_outage_mid_call_still_answers_and_writes_the_turn_when
     async with replicas(tmp_path, url, count=1) as (a,):
         first = await a.chat(chat_body(*history("hello")))
         assert first.status_code == 200
+        drained = anyio.Event()
+        a.core.store.spool.on_drained.append(drained.set)
         postgres_server.stop()
         try:
             during = await a.chat(chat_body(*history("hello", "when is rent due")))
@@ -162,8 +168,7 @@ async def test_a_database_outage_mid_call_still_answers_and_writes_the_turn_when
         finally:
             postgres_server.start()
         with anyio.fail_after(20):
-            while a.core.store.spool_stats().pending:
-                await anyio.sleep(0.05)  # the spool retries on its own; this only watches it
+            await drained.wait()  # the spool replays on its own once the server is back
         stored = [(m["role"], m["content"]) for m in await a.core.store.thread("call-1") if m["role"] != "system"]
         stats = a.core.store.spool_stats()
     assert during.status_code == 200 and assert_vapi_stream(during.text).content == "Rent is due on the first."
@@ -175,3 +180,24 @@ async def test_a_database_outage_mid_call_still_answers_and_writes_the_turn_when
         ("assistant", "Rent is due on the first."),
     ]
 
+
+
+async def test_the_fleet_view_sums_every_replicas_rollups_and_live_stays_per_replica(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with replicas(tmp_path, postgres_url) as (a, b):
+        await a.chat(chat_body(("user", "hello"), call_id="call-a"))
+        for call in ("call-b1", "call-b2"):
+            await b.chat(chat_body(("user", "hello"), call_id=call))
+        for replica in (a, b):
+            m = replica.core.metrics
+            m.fold()
+            await m.rollups.flush(replica.core.store, [], keep_after=0, replica=replica.core.settings.replica_name)
+        app = build_app(a.core, faces=[dashboard_face(a.core, services=False)], manage_core=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as client:
+            fleet = (await client.get("/api/metrics", params={"scope": "fleet"})).json()
+            live = (await client.get("/api/metrics")).json()
+            bad = await client.get("/api/metrics", params={"scope": "galaxy"})
+    assert fleet["totals"]["requests"] == 3 and live["totals"]["requests"] == 1
+    assert {r["replica"]: r["requests"] for r in fleet["replicas"]} == {"r0": 1, "r1": 2}
+    assert bad.status_code == 400 and "scope" in bad.json()["error"]["message"]

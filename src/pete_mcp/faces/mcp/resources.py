@@ -17,9 +17,7 @@ from pete_mcp.metrics import fleet_snapshot
 from pete_mcp.ops import run_checks
 
 from ..recent_log import RecentLog
-from .live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
-
-FLEET_URI = "pete://metrics/fleet"
+from .live_updates import FLEET_URI, HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
 from .views import health_view, model_list
 
 __all__ = ["register_resources", "serve_legacy_subscriptions"]
