@@ -14,11 +14,13 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from pete_mcp.alerts import AlertBook, AlertEngine, Finding, SlackWebhookSink
 from pete_mcp.app import build_app
-from pete_mcp.core import Event, ModelRegistry, ModelSpec, Route
+from pete_mcp.core import ConfigError, Event, ModelRegistry, ModelSpec, Route, Settings
 from pete_mcp.faces.dashboard import dashboard_face
+from pete_mcp.local.stack import replica_settings
 from pete_mcp.metrics import Metrics
 from tests.support.postgres import PostgresServer
 from tests.support.scripted import ScriptedProvider
@@ -123,9 +125,10 @@ async def test_an_outage_pages_once_from_two_replicas_and_a_new_leader_does_not_
         posts.append(request.content.decode())
         return httpx.Response(200, text="ok")
 
-    async with replicas(tmp_path, postgres_url) as stacks, httpx.AsyncClient(
-        transport=httpx.MockTransport(slack)
-    ) as http:
+    async with (
+        replicas(tmp_path, postgres_url) as stacks,
+        httpx.AsyncClient(transport=httpx.MockTransport(slack)) as http,
+    ):
         rule = Down()
         engines = [
             AlertEngine(
@@ -181,7 +184,6 @@ async def test_a_database_outage_mid_call_still_answers_and_writes_the_turn_when
     ]
 
 
-
 async def test_the_fleet_view_sums_every_replicas_rollups_and_live_stays_per_replica(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -201,3 +203,10 @@ async def test_the_fleet_view_sums_every_replicas_rollups_and_live_stays_per_rep
     assert fleet["totals"]["requests"] == 3 and live["totals"]["requests"] == 1
     assert {r["replica"]: r["requests"] for r in fleet["replicas"]} == {"r0": 1, "r1": 2}
     assert bad.status_code == 400 and "scope" in bad.json()["error"]["message"]
+
+
+def test_up_with_replicas_needs_database_url_and_gives_each_replica_its_own_port_and_id() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        replica_settings(Settings(port=9000), 2)
+    many = replica_settings(Settings(port=9000, database_url=SecretStr("postgresql://pete@127.0.0.1/pete")), 3)
+    assert [(s.port, s.replica_name) for s in many] == [(9000, "replica-1"), (9001, "replica-2"), (9002, "replica-3")]

@@ -62,7 +62,9 @@ def slack() -> Iterator[SlackStandIn]:
         standin.server.stop()
 
 
-def start_replica(tmp_path: Path, name: str, url: str, ollama: str, slack_url: str) -> tuple[subprocess.Popen[str], int]:
+def start_replica(
+    tmp_path: Path, name: str, url: str, ollama: str, slack_url: str
+) -> tuple[subprocess.Popen[str], int]:
     port = pick_free_port()
     models = tmp_path / "models.json"
     models.write_text(
@@ -73,9 +75,7 @@ def start_replica(tmp_path: Path, name: str, url: str, ollama: str, slack_url: s
             ]
         )
     )
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_API", "DATABASE_", "SLACK_", "GITHUB_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_API", "DATABASE_", "SLACK_", "GITHUB_"))}
     env.update(
         DATABASE_URL=url,
         DATA_DIR=str(tmp_path / name),

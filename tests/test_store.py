@@ -128,7 +128,9 @@ async def test_a_database_created_by_the_release_before_migrations_upgrades_in_p
     old = sqlite3.connect(path)
     old.executescript(RELEASE0.read_text())
     old.execute("INSERT INTO conversations(id, source, created_at, updated_at) VALUES ('c1', 'vapi', 1, 1)")
-    old.execute("INSERT INTO messages(conversation_id, seq, role, content, created_at) VALUES ('c1', 0, 'user', 'hi', 1)")
+    old.execute(
+        "INSERT INTO messages(conversation_id, seq, role, content, created_at) VALUES ('c1', 0, 'user', 'hi', 1)"
+    )
     old.execute("INSERT INTO metric_minutes(minute, provider, model, alias, data) VALUES (60, 'p', 'm', 'a', '{}')")
     old.execute(
         "INSERT INTO maintenance_requests(call_id, issue_key, unit, category, description, urgency, created_at) "

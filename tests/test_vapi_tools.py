@@ -12,9 +12,9 @@ import pytest
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.property_desk import PropertyDesk
+from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.core.storage import engine_from_settings
-from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
 from pete_mcp.core.store import Store
 from pete_vapi.tool_protocol import ParsedCall, SpokenText, ToolCallScanner, parse_call
 from pete_vapi.tools import JamieTools, ToolContext, builtin_name

@@ -120,7 +120,8 @@ class CallBook:
         rowid = await self.core.store.write(
             lambda c: (
                 c.execute(
-                    "INSERT INTO vapi_server_messages(call_id, type, key, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO vapi_server_messages(call_id, type, key, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (call_id, kind, key, time.time()),
                 ).rowcount
             )

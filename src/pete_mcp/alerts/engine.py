@@ -80,6 +80,7 @@ class AlertBook:
         ]
         await self.store.set_state(ALERTS_KEY, rows)
 
+
 log = logging.getLogger(__name__)
 
 _EVALUATE_ON = ("provider.", "failover.", "deploy.")

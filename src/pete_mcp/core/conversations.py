@@ -19,8 +19,8 @@ from typing import Any
 
 from pete_mcp.contract import Message
 
-from .models import ModelSpec
 from .errors import StoreUnavailable
+from .models import ModelSpec
 from .store import Store, append_txn, unseen_txn
 
 __all__ = ["DEFAULT_RESERVE_TOKENS", "Conversations", "estimate_tokens", "fit_to_window", "unseen_messages"]

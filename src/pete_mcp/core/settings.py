@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `pete serve` binds to.")
     port: int = Field(default=8765, description="Port `pete serve` binds to (0 picks a free one).")
     public_url: str | None = Field(default=None, description="URL Pete is reached at from outside (VAPI, MCP hosts).")
-    data_dir: Path = Field(default=Path(".pete"), description="Directory for the SQLite store (when DATABASE_URL is unset) and local-stack files.")
+    data_dir: Path = Field(
+        default=Path(".pete"),
+        description="Directory for the SQLite store (when DATABASE_URL is unset) and local-stack files.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     # --- RunPod

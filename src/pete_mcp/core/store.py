@@ -225,8 +225,7 @@ def unseen_txn(
             "SELECT role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
         ).fetchall()
         thread = [
-            {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})}
-            for r in rows
+            {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})} for r in rows
         ]
         new = unseen(thread, messages)
         _insert_messages(conn, conversation_id, new, seq, model=None, provider=None)

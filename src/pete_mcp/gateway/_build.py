@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import httpx
 
-from pete_mcp.core.storage import engine_from_settings
 from pete_mcp.core import (
     Conversations,
     EventBus,
@@ -17,6 +16,7 @@ from pete_mcp.core import (
     Settings,
     Store,
 )
+from pete_mcp.core.storage import engine_from_settings
 from pete_mcp.metrics import Metrics
 from pete_mcp.routing import (
     BreakerPolicy,

@@ -92,7 +92,9 @@ class MetricsService:
         m.rollups.prune(keep_after)
         errors, m.unflushed_errors = m.unflushed_errors, []
         try:
-            await m.rollups.flush(self.core.store, errors, keep_after=keep_after, replica=self.core.settings.replica_name)
+            await m.rollups.flush(
+                self.core.store, errors, keep_after=keep_after, replica=self.core.settings.replica_name
+            )
         except Exception:
             m.unflushed_errors[:0] = errors  # try again next time
             raise

@@ -23,8 +23,8 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import ConfigError, StoreError
 from ._engine import Leadership, OnConnect, OnPayload, migrate
-from ._url import redact_url
 from ._sql import Row, to_pyformat
+from ._url import redact_url
 from .migrations import MIGRATIONS, Migration
 
 __all__ = ["AdvisoryLeadership", "PostgresEngine"]
@@ -43,6 +43,11 @@ def _scrub(text: str, url: str) -> str:
     except ValueError:
         password = None
     return text.replace(password, "***") if password else text
+
+
+def _check_connection(conn: psycopg.Connection[Row]) -> None:
+    """On checkout: a connection broken by a server restart is replaced, not handed out."""
+    conn.execute("")
 
 
 class _Result:
@@ -110,18 +115,18 @@ class PostgresEngine:
                 f"cannot reach PostgreSQL at {self.location} (DATABASE_URL): {reason}",
                 hint="Check DATABASE_URL and that the server is up, or unset DATABASE_URL to use SQLite.",
             ) from None
-        self._pool = ConnectionPool(
+        self._pool = pool = ConnectionPool[psycopg.Connection[Row]](
             self.url,
             min_size=self.min_size,
             max_size=self.max_size,
             # Waiting for a connection: short, so an outage turns into spooled writes, not stalled turns.
             timeout=min(self.timeout_s, OPERATION_WAIT_S),
             kwargs={"autocommit": True, "row_factory": dict_row},
-            check=ConnectionPool.check_connection,
+            check=_check_connection,
             open=False,
             name="pete",
         )
-        self._pool.open(wait=True, timeout=self.timeout_s)
+        pool.open(wait=True, timeout=self.timeout_s)
         try:
             self.write(self._migrate)
         except (psycopg.Error, RuntimeError) as exc:

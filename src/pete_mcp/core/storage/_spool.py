@@ -80,5 +80,5 @@ class WriteSpool:
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
-            while not await self.drain(write):
+            while not await self.drain(write):  # noqa: ASYNC110 - a retry interval, nothing to wait on
                 await anyio.sleep(retry_s)
