@@ -169,6 +169,8 @@ class Conversations:
         provider: str | None = None,
     ) -> None:
         """Append raw message dicts (tool-call exchanges too); spooled while the database is away."""
+        if not messages:
+            return
         txn = append_txn(conversation_id, messages, source=source, model=model, provider=provider)
         if not await self.store.write_or_defer(f"messages of {conversation_id}", txn):
             self._remember(conversation_id, messages)

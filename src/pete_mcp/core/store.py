@@ -220,10 +220,11 @@ def unseen_txn(
     """The transaction body of `Store.append_unseen` (also what the spool replays)."""
 
     def txn(conn: Conn) -> list[dict[str, Any]]:
-        seq = _lock_thread(conn, conversation_id, source)
+        _touch_thread(conn, conversation_id, source)
         rows = conn.execute(
-            "SELECT role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+            "SELECT seq, role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
         ).fetchall()
+        seq = int(rows[-1]["seq"]) + 1 if rows else 0
         thread = [
             {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})} for r in rows
         ]
@@ -234,12 +235,13 @@ def unseen_txn(
     return txn
 
 
-def _lock_thread(conn: Conn, conversation_id: str, source: str) -> int:
-    """Create or touch the conversation row — which locks it until commit — and return the next seq.
+def _touch_thread(conn: Conn, conversation_id: str, source: str) -> None:
+    """Create or touch the conversation row, which locks it until commit.
 
     The upsert is the lock: on PostgreSQL a second transaction appending to the same thread (on
-    any replica) waits here until the first commits, then reads the seq after its messages; on
-    SQLite `BEGIN IMMEDIATE` already makes writes one at a time.
+    any replica) waits here until the first commits, and its next statement (a new snapshot
+    under READ COMMITTED) sees the first one's messages; on SQLite `BEGIN IMMEDIATE` already
+    makes writes one at a time.
     """
     now = time.time()
     conn.execute(
@@ -247,6 +249,11 @@ def _lock_thread(conn: Conn, conversation_id: str, source: str) -> int:
         "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
         (conversation_id, source, now, now),
     )
+
+
+def _lock_thread(conn: Conn, conversation_id: str, source: str) -> int:
+    """Lock the thread (`_touch_thread`) and return its next seq."""
+    _touch_thread(conn, conversation_id, source)
     row = conn.execute(
         "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM messages WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()

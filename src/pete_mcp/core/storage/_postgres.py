@@ -45,11 +45,6 @@ def _scrub(text: str, url: str) -> str:
     return text.replace(password, "***") if password else text
 
 
-def _check_connection(conn: psycopg.Connection[Row]) -> None:
-    """On checkout: a connection broken by a server restart is replaced, not handed out."""
-    conn.execute("")
-
-
 class _Result:
     __slots__ = ("_cur",)
 
@@ -68,17 +63,21 @@ class _Result:
 
 
 class _Conn:
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "ran")
 
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
+        self.ran = 0  # statements that went through (a retry is safe only while this is 0)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
-        return _Result(self._conn.execute(to_pyformat(sql), params))  # pyright: ignore[reportArgumentType]
+        result = _Result(self._conn.execute(to_pyformat(sql), params))  # pyright: ignore[reportArgumentType]
+        self.ran += 1
+        return result
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._conn.cursor() as cur:
             cur.executemany(to_pyformat(sql), rows)  # pyright: ignore[reportArgumentType]
+        self.ran += 1
 
     def notify(self, channel: str, payload: str) -> None:
         self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
@@ -122,7 +121,6 @@ class PostgresEngine:
             # Waiting for a connection: short, so an outage turns into spooled writes, not stalled turns.
             timeout=min(self.timeout_s, OPERATION_WAIT_S),
             kwargs={"autocommit": True, "row_factory": dict_row},
-            check=_check_connection,
             open=False,
             name="pete",
         )
@@ -148,13 +146,30 @@ class PostgresEngine:
         return self._pool
 
     def write(self, fn: Callable[[Any], T]) -> T:
-        with self._require_pool().connection() as conn, conn.transaction():
-            return fn(_Conn(conn))
+        """One transaction. A pooled connection a server restart broke fails on its first statement
+        (nothing done yet): the pool drops it and the transaction runs once more on another.
+        No per-checkout probe: it would cost every transaction a round trip."""
+        for attempt in (1, 2):
+            with self._require_pool().connection() as conn:
+                wrapped = _Conn(conn)
+                try:
+                    with conn.transaction():
+                        return fn(wrapped)
+                except psycopg.OperationalError:
+                    if attempt == 2 or wrapped.ran or not conn.closed:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        with self._require_pool().connection() as conn:
-            cur = conn.execute(to_pyformat(sql), params)  # pyright: ignore[reportArgumentType]
-            return cur.fetchall() if cur.description else []
+        for attempt in (1, 2):
+            with self._require_pool().connection() as conn:
+                try:
+                    cur = conn.execute(to_pyformat(sql), params)  # pyright: ignore[reportArgumentType]
+                    return cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.closed:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def watch(self, channel: str, on_payload: OnPayload, on_connect: OnConnect) -> None:
         pause = 0.2
