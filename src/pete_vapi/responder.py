@@ -230,7 +230,7 @@ class Responder:
             status = "ok" if outcome.error is None else "error"
             log.info("call %s: tool %s → %s", turn.conversation_id, call.name, status)
             exchange.append({"role": "tool", "content": outcome.text, "tool_call_id": call_id})
-        await self.core.store.append_messages(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
+        await self.core.conversations.append(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
 
     async def _builtin(self, turn: _Turn, sink: ReplySink, calls: list[ParsedCall]) -> bool:
         """Handle transfer/end-call (and an emergency escalation); True when the turn is finished."""
@@ -316,7 +316,7 @@ class Responder:
         spoken = f"{said} {outcome.spoken}".strip() if url else ""
         name = builtin_name(turn.request.tools, BUILTIN_TRANSFER)
         escalate_id, transfer_id = f"call_{uuid.uuid4().hex[:12]}", f"call_{uuid.uuid4().hex[:12]}"
-        await self.core.store.append_messages(
+        await self.core.conversations.append(
             turn.conversation_id,
             [
                 {

@@ -154,8 +154,8 @@ class WebhookEndpoint:
             outcome = await self.tools.run(name, arguments, ctx)
         if call.id:
             await self.core.store.execute(
-                "INSERT OR IGNORE INTO vapi_tool_results(tool_call_id, call_id, name, result, error, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO vapi_tool_results(tool_call_id, call_id, name, result, error, at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (call.id, ctx.call_id, name, outcome.result, outcome.error, time.time()),
             )
         return call, outcome

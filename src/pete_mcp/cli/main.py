@@ -26,7 +26,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Bind address (default from PETE settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Gateway port.")
-def up(host: str | None, port: int | None) -> None:
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Gateways to run on consecutive ports over one PostgreSQL (needs DATABASE_URL; docs/scaling.md).",
+)
+def up(host: str | None, port: int | None, replicas: int) -> None:
     """Run the whole system: the gateway, and without RunPod credentials the local stack too."""
     from pete_mcp.local.stack import run_up
 
@@ -35,7 +42,7 @@ def up(host: str | None, port: int | None) -> None:
         settings.host = host
     if port is not None:
         settings.port = port
-    sys.exit(run_up(settings))
+    sys.exit(run_up(settings, replicas=replicas))
 
 
 @main.command()

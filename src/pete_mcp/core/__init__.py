@@ -18,6 +18,7 @@ from .errors import (
     ProviderTimeout,
     ProviderUnavailable,
     StoreError,
+    StoreUnavailable,
 )
 from .events import Event, EventBus, Subscription
 from .models import ModelRegistry, ModelSpec, Route, served_options
@@ -35,7 +36,7 @@ from .provider import (
 )
 from .settings import Settings
 from .sse import DONE, iter_sse_data, sse_frame
-from .store import Store
+from .store import Store, store_from_settings
 
 __all__ = [
     "DEFAULT_RESERVE_TOKENS",
@@ -65,6 +66,7 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StreamEvent",
     "Subscription",
     "TextDelta",
@@ -76,4 +78,5 @@ __all__ = [
     "iter_sse_data",
     "served_options",
     "sse_frame",
+    "store_from_settings",
 ]

@@ -4,20 +4,24 @@ The context for a turn is the model's system prompt plus the persisted thread, f
 serving model's context window: the newest whole turns that fit, a tool call never split from
 its result. Because it is rebuilt from the store for every turn, it survives model switches,
 provider failover and a restart.
+
+While the database is unreachable a turn still gets its context: writes go to the store's
+spool (replayed in order when it is back) and the thread is kept in memory until then.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pete_mcp.contract import Message
 
-from .errors import InputError
+from .errors import InputError, StoreUnavailable
 from .models import ModelSpec
-from .store import Store
+from .store import Store, append_txn, unseen_txn
 
 __all__ = [
     "DEFAULT_RESERVE_TOKENS",
@@ -157,20 +161,40 @@ def unseen_messages(thread: Sequence[dict[str, Any]], incoming: Sequence[dict[st
 
 
 class Conversations:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, offline_limit: int = 1000) -> None:
         self.store = store
+        self.offline_limit = offline_limit
+        # Threads as this process saw them while writes waited in the spool (newest last).
+        self._offline: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        store.spool.on_drained.append(self._offline.clear)
+
+    def _remember(self, conversation_id: str, messages: Sequence[dict[str, Any]]) -> None:
+        thread = self._offline.pop(conversation_id, [])
+        thread.extend(messages)
+        self._offline[conversation_id] = thread
+        while len(self._offline) > self.offline_limit:
+            self._offline.popitem(last=False)
 
     async def sync(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> list[Message]:
         """Persist the part of a resent whole conversation the thread does not hold yet; return it.
 
         VAPI resends the entire conversation every turn; this stores each message once, in one
-        transaction, so duplicate deliveries of a turn cannot store it twice.
+        transaction, so duplicate deliveries of a turn cannot store it twice (on any replica).
+        While the database is away the resend is spooled whole and de-duplicated on replay.
         """
-        new = await self.store.append_unseen(
-            conversation_id,
-            [m.model_dump(exclude_none=True) for m in messages],
-            source=source,
-            unseen=unseen_messages,
+        payload = [m.model_dump(exclude_none=True) for m in messages]
+        if not len(self.store.spool):
+            try:
+                new = await self.store.append_unseen(conversation_id, payload, source=source, unseen=unseen_messages)
+                return [Message.model_validate(m) for m in new]
+            except StoreUnavailable:
+                pass
+        seen = self._offline.get(conversation_id, [])
+        new = unseen_messages(seen, payload) if seen else payload
+        self._remember(conversation_id, new)
+        self.store.spool.add(
+            f"messages of {conversation_id}",
+            unseen_txn(conversation_id, payload, source=source, unseen=unseen_messages),
         )
         return [Message.model_validate(m) for m in new]
 
@@ -182,19 +206,39 @@ class Conversations:
         )
         return [str(row["id"]) for row in rows]
 
+    async def append(
+        self,
+        conversation_id: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        source: str,
+        model: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Append raw message dicts (tool-call exchanges too); spooled while the database is away."""
+        if not messages:
+            return
+        txn = append_txn(conversation_id, messages, source=source, model=model, provider=provider)
+        if not await self.store.write_or_defer(f"messages of {conversation_id}", txn):
+            self._remember(conversation_id, messages)
+
     async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
-        await self.store.append_messages(
-            conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source
-        )
+        await self.append(conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source)
 
     async def record_reply(self, conversation_id: str, text: str, *, source: str, model: str, provider: str) -> None:
-        await self.store.append_messages(
-            conversation_id,
-            [{"role": "assistant", "content": text}],
-            source=source,
-            model=model,
-            provider=provider,
+        await self.append(
+            conversation_id, [{"role": "assistant", "content": text}], source=source, model=model, provider=provider
         )
+
+    async def _thread(self, conversation_id: str) -> list[dict[str, Any]]:
+        offline = self._offline.get(conversation_id)
+        if offline is not None and len(self.store.spool):
+            return [dict(m) for m in offline]
+        try:
+            stored = await self.store.thread(conversation_id)
+        except StoreUnavailable:
+            return [dict(m) for m in offline or []]
+        return [{k: v for k, v in m.items() if k not in ("seq", "model", "provider", "created_at")} for m in stored]
 
     async def context(
         self, conversation_id: str, spec: ModelSpec, *, reserve: int = DEFAULT_RESERVE_TOKENS
@@ -204,10 +248,7 @@ class Conversations:
         The thread's own (latest) system message wins over the model's default prompt; the
         window is the serving model's, so a switch to a smaller model keeps the newest turns.
         """
-        thread = [
-            {k: v for k, v in m.items() if k not in ("seq", "model", "provider", "created_at")}
-            for m in await self.store.thread(conversation_id)
-        ]
+        thread = await self._thread(conversation_id)
         system = [m for m in thread if m["role"] == "system"][-1:]
         if not system and spec.system_prompt:
             system = [{"role": "system", "content": spec.system_prompt}]

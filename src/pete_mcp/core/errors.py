@@ -10,7 +10,8 @@
      │    └── JobFailed          the RunPod job ran and failed (carries the worker's error)
      ├── AuthError               a credential was refused (ours, or upstream's)
      ├── DeployError             a RunPod deploy or rollback failed
-     └── StoreError              the SQLite store could not read or write
+     └── StoreError              the store (SQLite or PostgreSQL) could not read or write
+          └── StoreUnavailable   the database cannot be reached right now
 
 Faces map these once: MCP tools raise `ToolError(str(err))`, Starlette handlers answer JSON
 with `err.status`, the worker yields the job contract's `JobError`. Messages never contain
@@ -31,6 +32,7 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -103,3 +105,8 @@ class DeployError(PeteError):
 class StoreError(PeteError):
     code = "store_error"
     status = 500
+
+
+class StoreUnavailable(StoreError):
+    code = "store_unavailable"
+    status = 503

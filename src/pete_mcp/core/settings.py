@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `pete serve` binds to.")
     port: int = Field(default=8765, description="Port `pete serve` binds to (0 picks a free one).")
     public_url: str | None = Field(default=None, description="URL Pete is reached at from outside (VAPI, MCP hosts).")
-    data_dir: Path = Field(default=Path(".pete"), description="Directory for the SQLite store and local-stack files.")
+    data_dir: Path = Field(
+        default=Path(".pete"),
+        description="Directory for the SQLite store (when DATABASE_URL is unset) and local-stack files.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     # --- RunPod
@@ -231,6 +234,7 @@ class Settings(BaseSettings):
     )
     pager_retries: int = Field(default=3, description="Retries of a page refused with 5xx/429 or not delivered.")
     pager_backoff_s: float = Field(default=0.5, description="First wait between page retries; doubles each time.")
+
     # --- cold-start-aware routing (issue 14)
     runpod_health_poll_s: float = Field(
         default=2.0,
@@ -248,9 +252,33 @@ class Settings(BaseSettings):
         "the reply from what was already sent; empty = off.",
     )
 
+    # --- storage and replicas (docs/scaling.md)
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:5432/db) shared by gateway replicas; unset → SQLite.",
+    )
+    database_pool_min: int = Field(default=2, description="PostgreSQL connections each replica keeps open.")
+    database_pool_max: int = Field(default=10, description="Most PostgreSQL connections one replica opens.")
+    database_timeout_s: float = Field(
+        default=5.0, description="Seconds to wait for PostgreSQL at start and for a free pooled connection."
+    )
+    replica_id: str = Field(
+        default="", description="This replica's name in fleet metrics; empty → hostname:port (keep it stable)."
+    )
+    store_spool_limit: int = Field(
+        default=10000, description="Writes kept in memory while the database is unreachable; beyond it, lost."
+    )
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)
+
+    @property
+    def replica_name(self) -> str:
+        """`replica_id`, or hostname:port."""
+        import socket
+
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def binds_beyond_loopback(self) -> bool:

@@ -30,7 +30,13 @@ from pete_mcp.alerts import AlertSink, Rule, run_alerts
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, sse_frame
 from pete_mcp.gateway import ChatTurn, Core, Reply
-from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
+from pete_mcp.metrics import (
+    CONTENT_TYPE_LATEST,
+    fleet_snapshot,
+    prometheus_registry,
+    render_prometheus,
+    run_metrics_service,
+)
 
 from ._face import Face
 from .desk_api import desk_routes
@@ -114,6 +120,12 @@ class DashboardApi:
 
     # --- reading ---------------------------------------------------------------------------
     async def metrics(self, request: Request) -> JSONResponse:
+        """This replica's live snapshot, or with `?scope=fleet` every replica's flushed rollups summed."""
+        scope = request.query_params.get("scope", "live")
+        if scope == "fleet":
+            return JSONResponse(await fleet_snapshot(self.core.store))
+        if scope != "live":
+            raise InputError("scope must be 'live' (this replica) or 'fleet' (every replica, from the database).")
         return JSONResponse(self.core.metrics.snapshot())
 
     async def prometheus(self, request: Request) -> Response:

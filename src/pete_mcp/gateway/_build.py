@@ -14,7 +14,7 @@ from pete_mcp.core import (
     ModelRegistry,
     Route,
     Settings,
-    Store,
+    store_from_settings,
 )
 from pete_mcp.metrics import Metrics
 from pete_mcp.routing import (
@@ -135,7 +135,7 @@ def build_core(
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
     )
     events = EventBus()
-    store = Store(settings.data_dir / "pete.sqlite3")
+    store = store_from_settings(settings)
     registry = registry or ModelRegistry.from_config(
         local=not settings.uses_real_runpod,
         models_file=settings.models_file,

@@ -108,17 +108,34 @@ class Core:
     # --- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Core:
         await anyio.to_thread.run_sync(self.store.open)
+        self._exit.callback(self.store.close)
         persisted = await self.store.get_state(ACTIVE_MODEL_KEY)
         self.active_alias = persisted if persisted in self.models else self.models.default
         await self._exit.enter_async_context(self.router)
         if self.keepwarm is not None:
             await self._exit.enter_async_context(self.keepwarm)
+        background = await self._exit.enter_async_context(anyio.create_task_group())
+        self._exit.callback(background.cancel_scope.cancel)
+        background.start_soon(self.store.run_spool)
+        background.start_soon(self.store.watch_state, self._state_changed)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._exit.aclose()
         await self.http.aclose()
-        self.store.close()
+
+    async def _state_changed(self, key: str) -> None:
+        """Another replica changed shared state (`"*"`: maybe, after reconnecting): follow it."""
+        if key not in (ACTIVE_MODEL_KEY, "*"):
+            return
+        try:
+            alias = await self.store.get_state(ACTIVE_MODEL_KEY)
+        except PeteError as exc:
+            log.warning("could not read the active model after a change: %s", exc)
+            return
+        if alias in self.models and alias != self.active_alias:
+            previous, self.active_alias = self.active_alias, alias  # running requests keep their spec
+            self.events.publish("model.switched", previous=previous, active=alias, warmup_s=None, by="replica")
 
     # --- models ----------------------------------------------------------------------------
     @property

@@ -4,17 +4,20 @@ background service that keeps them current.
 
 from __future__ import annotations
 
+from ._fleet import fleet_snapshot
 from ._prometheus import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus
 from ._recorder import Metrics
 from ._records import RequestRecord
 from .service import run_metrics_service
-from .snapshot import AlertEntry
+from .snapshot import AlertEntry, StorageFigures
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "AlertEntry",
     "Metrics",
     "RequestRecord",
+    "StorageFigures",
+    "fleet_snapshot",
     "prometheus_registry",
     "render_prometheus",
     "run_metrics_service",

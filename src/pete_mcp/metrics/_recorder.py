@@ -38,6 +38,7 @@ from .snapshot import (
     ModelFigures,
     ProviderStatus,
     RunPodFigures,
+    StorageFigures,
     SwitchEntry,
     Totals,
 )
@@ -127,6 +128,7 @@ class Metrics:
         self.switches: list[SwitchEntry] = []
         self.deploys: list[DeployEntry] = []
         self.alerts: list[AlertEntry] = []
+        self.storage: StorageFigures | None = None
         self.service_running = False
         self._pending: list[RequestRecord] = []
         self._version = 0
@@ -221,6 +223,11 @@ class Metrics:
         self.deploys = list(deploys)
         self.changed()
 
+    def set_storage(self, figures: StorageFigures) -> None:
+        if figures != self.storage:
+            self.storage = figures
+            self.changed()
+
     def set_alerts(self, alerts: Iterable[AlertEntry]) -> None:
         self.alerts = list(alerts)
         self.changed()
@@ -303,4 +310,5 @@ class Metrics:
             switches=self.switches,
             deploys=self.deploys,
             alerts=self.alerts,
+            storage=self.storage,
         )

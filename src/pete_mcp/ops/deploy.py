@@ -121,8 +121,9 @@ class Deployer:
         current = await self.rest.get_endpoint()
         previous = current.get("image")
         detail = f"env keys: {', '.join(sorted(env))}" if env else ""
-        record_id = await self.store.execute(
-            "INSERT INTO deploys(at, image, previous_image, status, detail, kind) VALUES (?, ?, ?, ?, ?, ?)",
+        record_id = await self.store.insert(
+            "INSERT INTO deploys(at, image, previous_image, status, detail, kind) VALUES (?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (time.time(), image, previous, "rolling_out", detail, kind),
         )
         changes: dict[str, Any] = {"image": image}

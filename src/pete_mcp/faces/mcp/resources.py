@@ -13,10 +13,11 @@ from mcp.types import (
 )
 
 from pete_mcp.gateway import Core
+from pete_mcp.metrics import fleet_snapshot
 from pete_mcp.ops import run_checks
 
 from ..recent_log import RecentLog
-from .live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
+from .live_updates import FLEET_URI, HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
 from .views import health_view, model_list
 
 __all__ = ["CONVERSATION_URI", "register_resources", "serve_legacy_subscriptions"]
@@ -33,6 +34,15 @@ def register_resources(mcp: MCPServer, core: Core, recent: RecentLog) -> None:
     )
     def live_metrics() -> dict[str, Any]:
         return core.metrics.snapshot()
+
+    @mcp.resource(
+        FLEET_URI,
+        title="Fleet metrics",
+        mime_type="application/json",
+        description="Every replica's flushed per-minute rollups summed (as /api/metrics?scope=fleet).",
+    )
+    async def fleet_metrics() -> dict[str, Any]:
+        return await fleet_snapshot(core.store)
 
     @mcp.resource(
         MODELS_URI, title="Models", mime_type="application/json", description="Registered models and the active one."
