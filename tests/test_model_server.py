@@ -17,6 +17,7 @@ import pytest
 from pete_mcp.core.errors import ProviderUnavailable
 from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, LocalModel, ModelServer, write_server_config
 from tests.support.model_server import RunningModelServer
+from tests.support.require import missing
 
 
 def test_config_serves_both_models_one_request_at_a_time(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_stop_ends_the_process(model_data_dir: Path) -> None:
     try:
         server.start()
     except Exception as err:  # the `local` extra may be missing
-        pytest.skip(str(err))
+        missing(f"the local model server did not start: {err}")
     assert server.running
     server.stop()
     assert not server.running
@@ -87,7 +88,7 @@ def test_the_server_stops_when_the_process_that_started_it_is_killed(model_data_
         assert parent.stdout is not None
         line = parent.stdout.readline()
         if not line.strip():
-            pytest.skip("the local model server could not start here (is the `local` extra installed?)")
+            missing("the local model server could not start here (is the `local` extra installed?)")
         server_pid = int(line)
         os.kill(server_pid, 0)  # running
     finally:

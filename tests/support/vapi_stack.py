@@ -74,7 +74,7 @@ async def vapi_stack(
     app = build_app(core, faces=[face])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pete.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client:
             yield VapiStack(core, face, app, client)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from .conversations import DEFAULT_RESERVE_TOKENS, Conversations
 from .errors import (
     AuthError,
+    BodyTooLarge,
     ConfigError,
     DeployError,
     InputError,
     JobFailed,
+    JsonInputError,
     NotFound,
     PeteError,
     ProviderError,
@@ -20,6 +22,7 @@ from .errors import (
     StoreError,
 )
 from .events import Event, EventBus, Subscription
+from .jsonwire import MAX_DEPTH, loads_strict, parse_model, validation_message
 from .models import ModelRegistry, ModelSpec, Route
 from .openai_body import chat_body
 from .provider import Completion, JobStarted, ModelProvider, ProviderHealth, StreamEvent, TextDelta, close_stream
@@ -30,7 +33,9 @@ from .store import Store
 __all__ = [
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
+    "MAX_DEPTH",
     "AuthError",
+    "BodyTooLarge",
     "Completion",
     "ConfigError",
     "Conversations",
@@ -40,6 +45,7 @@ __all__ = [
     "InputError",
     "JobFailed",
     "JobStarted",
+    "JsonInputError",
     "ModelProvider",
     "ModelRegistry",
     "ModelSpec",
@@ -59,5 +65,8 @@ __all__ = [
     "chat_body",
     "close_stream",
     "iter_sse_data",
+    "loads_strict",
+    "parse_model",
     "sse_frame",
+    "validation_message",
 ]
