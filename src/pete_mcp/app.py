@@ -49,6 +49,12 @@ async def _healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "active_model": core.active_alias})
 
 
+async def _openapi(request: Request) -> JSONResponse:
+    from pete_mcp.openapi import openapi_route  # imports every face's request models: only when asked
+
+    return await openapi_route(request)
+
+
 async def _pete_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PeteError)
     return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=exc.status)
@@ -68,7 +74,7 @@ def build_app(core: Core, *, faces: Sequence[Face] | None = None, manage_core: b
                     await stack.enter_async_context(face.lifespan())
             yield
 
-    routes: list[BaseRoute] = [Route("/healthz", _healthz)]
+    routes: list[BaseRoute] = [Route("/healthz", _healthz), Route("/openapi.json", _openapi, methods=["GET"])]
     settings = core.settings
     # Outermost first: the Host check, then the body limit, then each face's own middleware.
     middleware: list[Middleware] = [
