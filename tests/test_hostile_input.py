@@ -11,9 +11,8 @@ Fixed cases pin the messages: each names the problem and, where it has one, the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -282,7 +281,7 @@ def test_a_body_over_the_vapi_limit_is_a_413_naming_the_limit(gateway: Gateway) 
 
 
 def test_a_chunked_body_over_the_limit_is_cut_off_with_a_413(gateway: Gateway) -> None:
-    async def chunks() -> Any:
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
             yield b" " * 65536  # 2.5 MiB in all, with no Content-Length
 

@@ -3,8 +3,8 @@
 Schemathesis generates requests from the document the app serves (positive and negative
 cases), the test sends them to the real app in-process (all faces, every credential
 configured, the token sent) and validates each response against the document: no server
-error (a 501 from `/api/deploy` is documented: this gateway has no RunPod credentials), a
-documented status, a documented content type. `/api/events` is left out: an SSE
+error, a documented status, a documented content type. Deploys reach a stand-in of RunPod's
+REST API. `/api/events` is left out: an SSE
 stream that ends only by time. `PETE_FUZZ_EXAMPLES` sets the examples per operation.
 """
 
@@ -49,7 +49,7 @@ def test_the_app_serves_its_openapi_document(gateway: Gateway) -> None:
 @settings(
     max_examples=max(20, fuzz_examples() // 5),
     deadline=None,
-    suppress_health_check=list(HealthCheck),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     database=None,
 )
 def test_generated_requests_get_no_5xx_and_documented_answers(case: schemathesis.Case, gateway: Gateway) -> None:
@@ -65,8 +65,4 @@ def test_generated_requests_get_no_5xx_and_documented_answers(case: schemathesis
     response = gateway.portal.call(send)
     assert isinstance(response, httpx.Response)
     case.validate_response(response, checks=[status_code_conformance, content_type_conformance])
-    if response.status_code == 501 and case.path == "/api/deploy":
-        # Documented: this gateway has no RunPod credentials, so deploys are not available here.
-        assert response.json()["error"]["code"] == "deploy_unavailable"
-        return
     assert response.status_code < 500, response.text[:300]

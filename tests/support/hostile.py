@@ -184,11 +184,17 @@ def running_gateway(tmp_path: Path, **overrides: Any) -> Iterator[Gateway]:
     spec = ModelSpec("jamie", (Route("p", "m"),), 2048, "Jamie", "You are Jamie.")
     other = ModelSpec("gemma", (Route("p", "g"),), 2048, "Gemma", "You are Gemma.")
     registry = ModelRegistry({"jamie": spec, "gemma": other}, "jamie")
-    from tests.support.scripted import ScriptedProvider  # not at import: pytest loads this module as a plugin first
+    # Not at import: pytest loads this module as a plugin before these.
+    from tests.support.mcp import standin_deployer
+    from tests.support.runpod_rest_standin import RunPodStandIn, RunPodStandInState, build_runpod_standin
+    from tests.support.scripted import ScriptedProvider
 
     provider = ScriptedProvider("p", words=("Rent", " is", " due", "."))
     core = build_core(config, providers={"p": provider}, registry=registry)
-    app = build_app(core, faces=[mcp_face(core), vapi_face(core), dashboard_face(core, services=False, sse_max_s=0.5)])
+    runpod = RunPodStandInState()  # deploys reach a stand-in of RunPod's REST API, as in test_dashboard_api
+    deployer = standin_deployer(core, RunPodStandIn(runpod, build_runpod_standin(runpod)))
+    dashboard = dashboard_face(core, services=False, sse_max_s=0.5, deployer=deployer)
+    app = build_app(core, faces=[mcp_face(core), vapi_face(core), dashboard])
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(app.router.lifespan_context(app)):
         transport = httpx.ASGITransport(app=app)
         client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765", timeout=30)
