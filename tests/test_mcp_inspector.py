@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from pete_mcp.local.model_server import pick_free_port
+from tests.support.require import require
 
 ROOT = Path(__file__).resolve().parents[1]
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"
@@ -30,8 +31,8 @@ TOOLS = {"run_prompt", "get_job", "cancel_job", "switch_model", "list_models", "
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not INSPECTOR.exists(), reason="MCP Inspector not installed: run `npm install` (package.json)"),
 ]
+require(INSPECTOR.exists(), "MCP Inspector not installed: run `npm install` (package.json)")
 
 
 def inspector(*args: str, tmp_path: Path, expect_rc: int = 0) -> dict[str, Any]:

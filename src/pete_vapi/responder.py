@@ -34,7 +34,7 @@ from .tools import BUILTIN_END, BUILTIN_TRANSFER, JamieTools, ToolContext, built
 from .turn import RoundResult, TurnBudget, TurnClock, run_round
 from .wire import ChatCompletionRequest
 
-__all__ = ["Responder", "TurnSettings"]
+__all__ = ["Responder", "TurnSettings", "turn_options"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,12 @@ class _Turn:
         return ToolContext(self.conversation_id, self.request.caller_number)
 
 
-def _options(request: ChatCompletionRequest) -> ChatOptions:
+def turn_options(request: ChatCompletionRequest) -> ChatOptions:
+    """The sampling options of a request, clamped to what the job contract accepts.
+
+    Raises:
+        ValidationError: a value no clamp can fix (the Custom LLM route checks before streaming).
+    """
     stop = [request.stop] if isinstance(request.stop, str) else request.stop
     temperature = None if request.temperature is None else min(max(request.temperature, 0.0), 2.0)
     max_tokens = None if request.max_tokens is None else min(max(request.max_tokens, 1), 32768)
@@ -125,7 +130,7 @@ class Responder:
             conversation_id=request.call_id or f"vapi-{uuid.uuid4().hex[:12]}",
             spec=self.core.active,
             clock=TurnClock(self.budget),
-            options=_options(request),
+            options=turn_options(request),
         )
         try:
             self.calls.touch(turn.call_id, source="custom-llm")

@@ -8,10 +8,12 @@ from __future__ import annotations
 from .conversations import DEFAULT_RESERVE_TOKENS, Conversations, TokenCount, estimate_tokens, fit_prompt
 from .errors import (
     AuthError,
+    BodyTooLarge,
     ConfigError,
     DeployError,
     InputError,
     JobFailed,
+    JsonInputError,
     NotFound,
     PeteError,
     ProviderError,
@@ -21,6 +23,7 @@ from .errors import (
     StoreUnavailable,
 )
 from .events import Event, EventBus, Subscription
+from .jsonwire import MAX_DEPTH, loads_strict, parse_model, validation_message
 from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
 from .provider import (
@@ -41,7 +44,9 @@ from .store import Store, store_from_settings
 __all__ = [
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
+    "MAX_DEPTH",
     "AuthError",
+    "BodyTooLarge",
     "Completion",
     "ConfigError",
     "Conversations",
@@ -51,6 +56,7 @@ __all__ = [
     "InputError",
     "JobFailed",
     "JobStarted",
+    "JsonInputError",
     "ModelProvider",
     "ModelRegistry",
     "ModelSpec",
@@ -76,7 +82,10 @@ __all__ = [
     "estimate_tokens",
     "fit_prompt",
     "iter_sse_data",
+    "loads_strict",
+    "parse_model",
     "served_options",
     "sse_frame",
     "store_from_settings",
+    "validation_message",
 ]

@@ -3,7 +3,9 @@
     PeteError
      ├── ConfigError             a setting is missing or wrong ("set RUNPOD_API_KEY")
      ├── InputError              the caller sent something unusable
-     │    └── NotFound           unknown model, job, conversation
+     │    ├── NotFound           unknown model, job, conversation
+     │    ├── JsonInputError     the body is not strict JSON (bad UTF-8, NaN, too deep)
+     │    └── BodyTooLarge       the body is over the route's limit (413)
      ├── ProviderError           a model provider failed
      │    ├── ProviderTimeout    no answer within the budget
      │    ├── ProviderUnavailable  cannot be reached, refused, or circuit open
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BodyTooLarge",
     "ConfigError",
     "DeployError",
     "InputError",
     "JobFailed",
+    "JsonInputError",
     "NotFound",
     "PeteError",
     "ProviderError",
@@ -62,6 +66,25 @@ class InputError(PeteError):
 class NotFound(InputError):
     code = "not_found"
     status = 404
+
+
+class JsonInputError(InputError):
+    """The body is not strict JSON (bad UTF-8, NaN, too deep, ...); `path` names where, when known."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class BodyTooLarge(InputError):
+    """The body is over the route's limit (HTTP 413)."""
+
+    code = "body_too_large"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over this route's limit of {limit} bytes.")
+        self.limit = limit
 
 
 class AuthError(PeteError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -269,6 +270,18 @@ class Settings(BaseSettings):
         default=10000, description="Writes kept in memory while the database is unreachable; beyond it, lost."
     )
 
+    # --- hostile input (see docs/reliability.md)
+    body_limit_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body on /mcp, /api/* and the dashboard, in bytes; larger gets 413.",
+    )
+    vapi_body_limit_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body on /vapi/* (VAPI resends the whole conversation), in bytes; larger gets 413.",
+    )
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)
@@ -281,5 +294,30 @@ class Settings(BaseSettings):
         return self.replica_id or f"{socket.gethostname()}:{self.port}"
 
     @property
+    def named_hosts(self) -> tuple[str, ...]:
+        """Host names Pete was told it is reached by: `ALLOWED_HOSTS`, then the host of `PUBLIC_URL` (lower case)."""
+        names = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if self.public_url:
+            host = urlsplit(self.public_url.strip()).hostname
+            if host:
+                names.append(f"[{host}]" if ":" in host else host)
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def exposure(self) -> list[str]:
+        """Why a face may be reachable beyond loopback (empty when it is not): the bind, a public URL or host."""
+        reasons = []
+        if self.host not in LOOPBACK_HOSTS:
+            reasons.append(f"HOST={self.host}")
+        if self.public_url:
+            reasons.append("PUBLIC_URL is set (a tunnel or proxy reaches this process)")
+        allowed = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        public = [h for h in allowed if h.strip("[]") not in LOOPBACK_HOSTS]
+        if public:
+            reasons.append(f"ALLOWED_HOSTS names {', '.join(public)}")
+        return reasons
+
+    @property
     def binds_beyond_loopback(self) -> bool:
-        return self.host not in LOOPBACK_HOSTS
+        """True when a face may be reached from beyond this machine (see `exposure`)."""
+        return bool(self.exposure)

@@ -1,8 +1,11 @@
 """The dashboard face: `/api/*`, `/metrics` and the static page at `/`, over the one core.
 
-Reading is open (the snapshot, events, Prometheus, models, health: nothing secret is in
-them); every action — switch, prompt, deploy, logs — needs `MCP_TOKEN` as a Bearer token and
-is refused while no token is configured. The face's lifespan runs the metrics service and
+Reading is open on loopback (the snapshot, events, Prometheus, models, health: nothing secret
+is in them); once Pete is reachable beyond loopback (`Settings.binds_beyond_loopback`) every
+read needs `MCP_TOKEN` as a Bearer token too (`/api/events` also takes `?access_token=`,
+since a browser's EventSource cannot send headers). Every action — switch, prompt, deploy,
+logs — needs the token always and is refused while no token is configured. Bodies are read
+with the strict JSON reader (`core/jsonwire.py`). The face's lifespan runs the metrics service and
 the alert engine, so they start and stop with `pete serve`. The static files are mounted
 last: `/` is the catch-all.
 """
@@ -20,7 +23,7 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -28,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from pete_mcp.alerts import AlertSink, Rule, run_alerts
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, sse_frame
+from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, parse_model, sse_frame
 from pete_mcp.gateway import ChatTurn, Core, Reply
 from pete_mcp.metrics import (
     CONTENT_TYPE_LATEST,
@@ -88,7 +91,7 @@ class DashboardApi:
         self._health: tuple[float, dict[str, Any]] | None = None
 
     # --- auth ------------------------------------------------------------------------------
-    def refuse(self, request: Request) -> JSONResponse | None:
+    def refuse(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
         """None when the request carries the configured token; otherwise the refusal to send."""
         token = self.core.settings.mcp_token
         if token is None:
@@ -96,6 +99,8 @@ class DashboardApi:
                 403, "actions_disabled", "Dashboard actions are off: set MCP_TOKEN and enter it on the dashboard."
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if query_token and not scheme and "access_token" in request.query_params:
+            scheme, given = "bearer", request.query_params["access_token"]
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), token.get_secret_value().encode()
         ):
@@ -107,20 +112,22 @@ class DashboardApi:
             )
         return None
 
+    def refuse_read(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
+        """Reads are open on loopback; beyond it they need the token like actions."""
+        if not self.core.settings.binds_beyond_loopback:
+            return None
+        return self.refuse(request, query_token=query_token)
+
     @staticmethod
     async def body(request: Request, model: type[BaseModel]) -> Any:
-        """Raises InputError (400) with what was wrong."""
-        try:
-            return model.model_validate(await request.json())
-        except json.JSONDecodeError:
-            raise InputError("the request body must be JSON.") from None
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            raise InputError(f"invalid request: {problems}.") from None
+        """Raises InputError (400) naming what was wrong, BodyTooLarge (413)."""
+        return parse_model(model, await request.body())
 
     # --- reading ---------------------------------------------------------------------------
     async def metrics(self, request: Request) -> JSONResponse:
         """This replica's live snapshot, or with `?scope=fleet` every replica's flushed rollups summed."""
+        if refused := self.refuse_read(request):
+            return refused
         scope = request.query_params.get("scope", "live")
         if scope == "fleet":
             return JSONResponse(await fleet_snapshot(self.core.store))
@@ -129,14 +136,20 @@ class DashboardApi:
         return JSONResponse(self.core.metrics.snapshot())
 
     async def prometheus(self, request: Request) -> Response:
+        if refused := self.refuse_read(request):
+            return refused
         return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(self, request: Request) -> JSONResponse:
+        if refused := self.refuse_read(request):
+            return refused
         active = self.core.active_alias
         cards = [{**spec.card(), "active": spec.alias == active} for spec in self.core.models]
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
+        if refused := self.refuse_read(request):
+            return refused
         now = time.monotonic()
         if self._health is None or now - self._health[0] > HEALTH_CACHE_S:
             self._health = (now, await self._run_checks())
@@ -155,12 +168,15 @@ class DashboardApi:
             "checks": checks,
         }
 
-    async def events(self, request: Request) -> StreamingResponse:
+    async def events(self, request: Request) -> Response:
         """Core events as SSE `data:` frames `{kind, at, data}`; a ping comment every 15 s.
 
         Each stream ends after `sse_max_s` (the browser reconnects after `retry`), so an open
         tab never holds up a server shutdown for long.
         """
+
+        if refused := self.refuse_read(request, query_token=True):
+            return refused
 
         async def stream() -> AsyncIterator[str]:
             deadline = anyio.current_time() + self.sse_max_s

@@ -44,8 +44,8 @@ def mcp_auth(settings: Settings) -> tuple[AuthSettings | None, TokenVerifier | N
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """Loopback names plus ALLOWED_HOSTS (each bare and with any port): anything else gets 421."""
-    hosts = ["127.0.0.1", "localhost", "[::1]"] + [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
+    """Loopback names plus ALLOWED_HOSTS and PUBLIC_URL's host (each bare and with any port): anything else gets 421."""
+    hosts = ["127.0.0.1", "localhost", "[::1]", *settings.named_hosts]
     origins = [f"http://{h}:*" for h in hosts[:3]] + [f"http://{h}" for h in hosts[:3]]
     for host in hosts[3:]:
         origins += [f"https://{host}", f"http://{host}", f"https://{host}:*", f"http://{host}:*"]
