@@ -56,7 +56,7 @@ async def desk_app(tmp_path: Path) -> AsyncIterator[Desk]:
         )
         await desk.take_message(call_id="c-1", name="Dana", number="+15551234567", message="Package at the door")
         await desk.schedule_callback(call_id="c-2", name="Sam", number="+15552345678", reason="lease question")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as http:
             hazard = fixture("custom_llm_request")
             hazard["messages"][-1]["content"] = "There's a fire in the hallway"
             await http.post("/vapi/chat/completions", json=hazard)

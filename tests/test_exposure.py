@@ -160,7 +160,8 @@ def test_no_secret_setting_appears_in_any_reply_to_unauthenticated_requests_or_i
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    overrides: dict[str, Any] = {name: SecretStr(value) for name, value in SECRET_VALUES.items()}
+    # DATABASE_URL must reach a database to start at all; its redaction has its own test below.
+    overrides: dict[str, Any] = {n: SecretStr(v) for n, v in SECRET_VALUES.items() if n != "database_url"}
     overrides["vapi_auth"] = "bearer"
     seen: list[str] = []
     chat = json.dumps({"messages": [{"role": "user", "content": "hi"}], "stream": False}).encode()
@@ -185,3 +186,21 @@ def test_no_secret_setting_appears_in_any_reply_to_unauthenticated_requests_or_i
     everything = "\n".join(seen) + "\n" + caplog.text
     leaked = [name for name, value in SECRET_VALUES.items() if value in everything]
     assert leaked == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "SECRET-DATABASE_URL-c0ffee",  # a typo: drivers quote a malformed URL back whole
+        "host=127.0.0.1 port=1 password=SECRET-DATABASE_URL-c0ffee",  # a libpq keyword string
+        "postgresql://pete:SECRET-DATABASE_URL-c0ffee@127.0.0.1:1/pete",  # nothing listens on port 1
+    ],
+)
+def test_a_database_url_that_cannot_be_used_is_never_echoed(url: str) -> None:
+    from pete_mcp.core import ConfigError
+    from pete_mcp.core.storage import engine_from_settings
+
+    engine = engine_from_settings(Settings.model_validate({"database_url": SecretStr(url), "database_timeout_s": 1}))
+    with pytest.raises(ConfigError) as refused:
+        engine.open()
+    assert "SECRET-DATABASE_URL" not in str(refused.value) and "DATABASE_URL" in str(refused.value)

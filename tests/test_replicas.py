@@ -196,7 +196,9 @@ async def test_the_fleet_view_sums_every_replicas_rollups_and_live_stays_per_rep
             m.fold()
             await m.rollups.flush(replica.core.store, [], keep_after=0, replica=replica.core.settings.replica_name)
         app = build_app(a.core, faces=[dashboard_face(a.core, services=False)], manage_core=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765"
+        ) as client:
             fleet = (await client.get("/api/metrics", params={"scope": "fleet"})).json()
             live = (await client.get("/api/metrics")).json()
             bad = await client.get("/api/metrics", params={"scope": "galaxy"})

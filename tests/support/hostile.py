@@ -185,6 +185,7 @@ def running_gateway(tmp_path: Path, **overrides: Any) -> Iterator[Gateway]:
     other = ModelSpec("gemma", (Route("p", "g"),), 2048, "Gemma", "You are Gemma.")
     registry = ModelRegistry({"jamie": spec, "gemma": other}, "jamie")
     # Not at import: pytest loads this module as a plugin before these.
+    from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
     from tests.support.mcp import standin_deployer
     from tests.support.runpod_rest_standin import RunPodStandIn, RunPodStandInState, build_runpod_standin
     from tests.support.scripted import ScriptedProvider
@@ -198,6 +199,7 @@ def running_gateway(tmp_path: Path, **overrides: Any) -> Iterator[Gateway]:
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(app.router.lifespan_context(app)):
         transport = httpx.ASGITransport(app=app)
         client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765", timeout=30)
+        portal.call(upsert_tenants, core.store, DEMO_TENANTS)  # the callers the tests ring from
         try:
             yield Gateway(portal, client)
         finally:

@@ -39,6 +39,7 @@ OPERATION_WAIT_S = 1.0
 
 
 def _scrub(text: str, url: str) -> str:
+    text = text.replace(url, redact_url(url))  # drivers quote a malformed URL back whole
     try:
         password = urlsplit(url).password
     except ValueError:

@@ -14,6 +14,9 @@ def redact_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return "<unparseable DATABASE_URL>"
+    if parts.scheme not in ("postgres", "postgresql") or not parts.netloc:
+        # A libpq keyword string or a typo may hold the password anywhere: show none of it.
+        return "<DATABASE_URL, not a postgresql:// URL>"
     if password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[-1]
