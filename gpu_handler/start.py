@@ -18,6 +18,7 @@ from .backends import build_backend, build_http_client
 from .config import WorkerConfig
 from .handler import JobHandler
 from .readiness import prepare_backend
+from .tracing import configure_tracing
 
 __all__ = ["main", "prepare"]
 
@@ -40,6 +41,7 @@ def main() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.from_settings(settings)
+    configure_tracing(settings.otel_exporter_otlp_endpoint)
     try:
         asyncio.run(prepare(config))
     except PeteError as err:

@@ -34,8 +34,16 @@ async def test_lists_the_resources_template_and_prompts(tmp_path: Path, openai_s
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         prompts = {p.name for p in (await client.list_prompts()).prompts}
         diagnose = await client.get_prompt("diagnose_slow_calls")
-    assert resources == {METRICS_URI, MODELS_URI, HEALTH_URI, LOGS_URI}
-    assert templates == ["pete://conversations/{conversation_id}"]
+    assert resources == {
+        METRICS_URI,
+        MODELS_URI,
+        HEALTH_URI,
+        LOGS_URI,
+        "pete://calls/live",
+        "pete://calls/recent",
+        "pete://jobs",
+    }
+    assert sorted(templates) == ["pete://calls/{call_id}", "pete://conversations/{conversation_id}"]
     assert prompts == {"diagnose_slow_calls", "deploy_checklist"}
     assert "health" in str(diagnose.messages[0].content)
 

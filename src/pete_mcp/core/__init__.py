@@ -8,6 +8,7 @@ from __future__ import annotations
 from .conversations import DEFAULT_RESERVE_TOKENS, Conversations
 from .errors import (
     AuthError,
+    Cancelled,
     ConfigError,
     DeployError,
     InputError,
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
     "AuthError",
+    "Cancelled",
     "Completion",
     "ConfigError",
     "Conversations",

@@ -33,6 +33,8 @@ from pete_mcp.gateway import ChatTurn, Core, Reply
 from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
 
 from ._face import Face
+from .cli_token import CliToken
+from .operator_api import operator_routes
 from .recent_log import RecentLog
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
@@ -53,6 +55,7 @@ class PromptBody(BaseModel):
     prompt: str = Field(min_length=1, max_length=8000)
     model: str | None = Field(default=None, max_length=200)
     max_tokens: int = Field(default=128, ge=1, le=2048)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
 
 
 class DeployBody(BaseModel):
@@ -77,6 +80,7 @@ class DashboardApi:
         self.sse_max_s = sse_max_s
         self.deployer = deployer
         self.tasks: TaskGroup | None = None
+        self.cli_token = CliToken(core.settings.data_dir)
         self._health: tuple[float, dict[str, Any]] | None = None
 
     # --- auth ------------------------------------------------------------------------------
@@ -118,8 +122,22 @@ class DashboardApi:
         return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(self, request: Request) -> JSONResponse:
+        from pete_mcp.ops import servable_models  # whether each can be served now (as MCP list_models says)
+
         active = self.core.active_alias
-        cards = [{**spec.card(), "active": spec.alias == active} for spec in self.core.models]
+        serving = servable_models(self.core)
+        cards = [
+            {
+                **spec.card(),
+                "active": spec.alias == active,
+                "servable": serving[spec.alias]["servable"],
+                "served_by": serving[spec.alias]["provider"],
+                "where": serving[spec.alias]["where"],
+                "unservable_reason": serving[spec.alias]["reason"],
+                "routes": serving[spec.alias]["routes"],
+            }
+            for spec in self.core.models
+        ]
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
@@ -173,7 +191,8 @@ class DashboardApi:
         return JSONResponse({"previous": result.previous, "active": result.active, "warmup_s": result.warmup_s})
 
     async def prompt(self, request: Request) -> Response:
-        if refused := self.refuse(request):
+        from_cli = self.cli_token.matches(request)  # `pete prompt` on this machine (see cli_token.py)
+        if not from_cli and (refused := self.refuse(request)):
             return refused
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
@@ -181,8 +200,8 @@ class DashboardApi:
         turn = ChatTurn(
             [Message(role="user", content=body.prompt)],
             model=body.model,
-            options=ChatOptions(max_tokens=body.max_tokens),
-            source="dashboard",
+            options=ChatOptions(max_tokens=body.max_tokens, temperature=body.temperature),
+            source="cli" if from_cli or request.headers.get("x-pete-client") == "cli" else "dashboard",
         )
 
         async def stream() -> AsyncIterator[str]:
@@ -204,6 +223,9 @@ class DashboardApi:
                                 "ttft_s": c.ttft_s,
                                 "total_s": c.total_s,
                                 "output_tokens": c.usage.completion_tokens,
+                                "input_tokens": c.usage.prompt_tokens,
+                                "job_id": c.job_id,
+                                "worker_id": c.worker_id,
                             }
                         )
             except PeteError as exc:
@@ -277,6 +299,7 @@ def dashboard_face(
                 await stack.enter_async_context(run_metrics_service(core))
                 await stack.enter_async_context(run_alerts(core, rules=alert_rules, sinks=alert_sinks))
             stack.enter_context(api.recent.capturing())
+            stack.enter_context(api.cli_token.published())
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)
             api.tasks = tasks
@@ -293,6 +316,7 @@ def dashboard_face(
         Route("/api/deploy", api.deploy, methods=["POST"]),
         Route("/api/logs", api.logs, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
+        *operator_routes(api),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

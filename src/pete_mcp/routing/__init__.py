@@ -4,6 +4,7 @@ module per provider backend under `providers/`.
 
 from __future__ import annotations
 
+from ._race import StopHandle
 from .breaker import BreakerPolicy
 from .hedging import HedgeBudget, HedgePolicy
 from .providers.ollama import OllamaProvider
@@ -20,6 +21,7 @@ __all__ = [
     "OpenAICompatibleProvider",
     "Router",
     "RunPodProvider",
+    "StopHandle",
     "SwitchRecord",
     "record_switch",
     "switch_error",

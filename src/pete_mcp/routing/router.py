@@ -24,11 +24,12 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent
 
-from ._race import Race, RouterStats
+from ._race import Race, RouterStats, StopHandle
 from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from .hedging import HedgePolicy
 
@@ -56,6 +57,7 @@ class Router:
             name: CircuitBreaker(name, breaker_policy, on_change=self._breaker_changed) for name in self.providers
         }
         self._tg: TaskGroup | None = None
+        self.tracer: trace.Tracer = trace.NoOpTracer()  # build_core sets the core's tracer
 
     # --- lifecycle: the task group attempts run in -------------------------------------------
     async def __aenter__(self) -> Router:
@@ -91,7 +93,12 @@ class Router:
 
     # --- streaming ----------------------------------------------------------------------------
     async def stream(
-        self, spec: ModelSpec, messages: Sequence[Message], options: ChatOptions
+        self,
+        spec: ModelSpec,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        *,
+        stop: StopHandle | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream one reply for `spec`: JobStarted (winner's), TextDeltas, one Completion.
 
@@ -112,7 +119,7 @@ class Router:
             raise ConfigError("the router is not running: use `async with core:` (or `async with router:`).")
         self.stats.requests += 1
         self.hedge.budget.earn()
-        race = Race(self, self._tg, spec, routes, messages, options)
+        race = Race(self, self._tg, spec, routes, messages, options, stop)
         async for event in race.run():
             yield event
 

@@ -14,7 +14,15 @@ import anyio
 
 from pete_mcp.core import PeteError
 from pete_mcp.gateway import Core
-from pete_mcp.ops import RUNPOD_NOT_CONFIGURED_HINT, Deployer, DeployRecord, HealthReport, RolloutState, runpod_client
+from pete_mcp.ops import (
+    RUNPOD_NOT_CONFIGURED_HINT,
+    Deployer,
+    DeployRecord,
+    HealthReport,
+    RolloutState,
+    runpod_client,
+    servable_models,
+)
 from pete_mcp.runpod import EndpointHealth, RunPodClient
 
 from .jobs import TrackedJob
@@ -93,10 +101,12 @@ async def waiting_hint(core: Core, job: TrackedJob) -> str:
 def model_list(core: Core) -> ModelList:
     """Every registered model, with recent latency from the metrics snapshot where it has some."""
     figures = _per_alias_figures(core.metrics.snapshot())
+    serving = servable_models(core)
     now = time.time()
     models: list[ModelInfo] = []
     for spec in core.models:
         card = spec.card()
+        can = serving[spec.alias]
         stats = figures.get(spec.alias, {})
         last_ok = stats.get("last_ok_at")
         models.append(
@@ -112,6 +122,10 @@ def model_list(core: Core) -> ModelList:
                 recent_requests=int(stats.get("requests") or 0),
                 recent_ttft_p50_s=stats.get("ttft_p50"),
                 recent_latency_p50_s=stats.get("duration_p50"),
+                servable=can["servable"],
+                served_by=can["provider"],
+                where=can["where"],
+                unservable_reason=can["reason"],
             )
         )
     return ModelList(active=core.active_alias, models=models)

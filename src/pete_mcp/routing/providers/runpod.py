@@ -12,6 +12,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, ControlJob, ControlResult, Message
 from pete_mcp.core import Completion, JobStarted, PeteError, ProviderError, ProviderHealth, StreamEvent, TextDelta
 from pete_mcp.runpod import RunPodClient
@@ -19,6 +22,15 @@ from pete_mcp.runpod import RunPodClient
 __all__ = ["RunPodProvider"]
 
 log = logging.getLogger(__name__)
+
+
+def _traceparent() -> str | None:
+    """The current span's W3C traceparent (for the worker's span to join the turn's trace); None untraced."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
 
 
 class RunPodProvider:
@@ -38,7 +50,7 @@ class RunPodProvider:
         self.warm_timeout_s = warm_timeout_s
 
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
-        job = ChatJob(model=model, messages=list(messages), options=options, stream=True)
+        job = ChatJob(model=model, messages=list(messages), options=options, stream=True, trace=_traceparent())
         started = time.perf_counter()
         ttft: float | None = None
         announced = False
