@@ -245,7 +245,7 @@ class Core:
                 self.jobs.finished(job, status="cancelled", error="the caller left before the reply ended")
             if token is not None:
                 otel_context.detach(token)
-            if span is not None:
+            if span is not None and completion is None:
                 span.end()
         assert completion is not None, "a provider stream must end with a Completion"
         job.provider, job.model, job.worker_id = completion.provider, completion.model, completion.worker_id
@@ -269,6 +269,7 @@ class Core:
                     "gen_ai.usage.output_tokens": rec.output_tokens,
                 }
             )
+            span.end()
         yield Reply(
             completion.text,
             spec.alias,
