@@ -67,7 +67,9 @@ async def test_a_call_under_way_shows_its_masked_caller_tenant_turns_and_a_growi
         await desk.http.post(
             "/vapi/chat/completions",
             json=chat_body(
-                ("user", "My cabinet door is loose, unit 4B"), ("assistant", "Hello there."), ("user", "It is the kitchen one")
+                ("user", "My cabinet door is loose, unit 4B"),
+                ("assistant", "Hello there."),
+                ("user", "It is the kitchen one"),
             ),
         )
         call = (await desk.http.get("/api/calls/call-1")).json()
@@ -100,7 +102,8 @@ async def test_an_ended_call_is_listed_with_its_outcome_and_the_list_filters(tmp
     report = fixture("end_of_call_report")
     call_id = report["message"]["call"]["id"]
     async with operator_app(tmp_path) as desk:
-        await desk.http.post("/vapi/chat/completions", json=chat_body(("user", "My cabinet door is loose"), call_id=call_id))
+        body = chat_body(("user", "My cabinet door is loose"), call_id=call_id)
+        await desk.http.post("/vapi/chat/completions", json=body)
         await PropertyDesk(desk.core.store).create_maintenance_request(
             call_id=call_id, unit="4B", category="general", description="kitchen cabinet door loose"
         )
@@ -134,17 +137,16 @@ async def test_the_calls_and_jobs_are_mcp_resources_too(tmp_path: Path) -> None:
 async def test_a_running_job_is_listed_newest_first_and_cancel_ends_it(tmp_path: Path) -> None:
     slow = ScriptedProvider("local", first_token_delay_s=30.0, job_prefix="rp")
     async with operator_app(tmp_path, slow) as desk, anyio.create_task_group() as tg:
-        outcome: list[BaseException] = []
+        ended = anyio.Event()
 
         async def ask() -> None:
-            try:
+            with pytest.raises(Cancelled):
                 await desk.core.complete(ChatTurn([Message(role="user", content="hi")], source="cli"))
-            except Cancelled as exc:
-                outcome.append(exc)
+            ended.set()
 
         tg.start_soon(ask)
         with anyio.fail_after(5):
-            while not (active := (await desk.http.get("/api/jobs")).json()["active"]):
+            while not (active := (await desk.http.get("/api/jobs")).json()["active"]):  # noqa: ASYNC110 - read over HTTP
                 await anyio.sleep(0.01)
         [job] = active
         assert (job["job_id"], job["alias"], job["provider"], job["status"]) == ("rp-1", "jamie", "local", "queued")
@@ -152,8 +154,7 @@ async def test_a_running_job_is_listed_newest_first_and_cancel_ends_it(tmp_path:
         cancelled = await desk.http.post(f"/api/jobs/{job['job_id']}/cancel", headers=AUTH)
         missing = await desk.http.post("/api/jobs/rp-404/cancel", headers=AUTH)
         with anyio.fail_after(5):
-            while not outcome:
-                await anyio.sleep(0.01)
+            await ended.wait()
         after = (await desk.http.get("/api/jobs")).json()
     assert refused.status_code == 401
     assert cancelled.status_code == 200 and cancelled.json()["cancelled"]["job_id"] == "rp-1"
@@ -232,7 +233,7 @@ async def test_pete_prompt_says_so_when_no_gateway_answers_and_runs_in_process(t
     assert rc == 1 and "pete up" in err  # nothing local runs either, and it says how to start it
 
 
-class socket_closed_port:  # noqa: N801 - a tiny context manager
+class socket_closed_port:
     """A loopback port nothing listens on (bound, then released)."""
 
     def __enter__(self) -> int:

@@ -9,6 +9,7 @@ token, and how it ended. The dashboard (`/api/jobs`) and the MCP resource `pete:
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -86,9 +87,13 @@ class JobBook:
         self.clock = clock
         self._active: OrderedDict[str, JobEntry] = OrderedDict()
         self._finished: deque[JobEntry] = deque(maxlen=FINISHED_MAX)
+        self._prefix = f"req-{uuid.uuid4().hex[:6]}-"
+        self._numbers = itertools.count(1)
 
     def started(self, *, provider: str, model: str, alias: str, source: str, conversation_id: str | None) -> JobEntry:
-        entry = JobEntry(f"req-{uuid.uuid4().hex[:12]}", provider, model, alias, source, self.clock(), conversation_id)
+        entry = JobEntry(
+            f"{self._prefix}{next(self._numbers)}", provider, model, alias, source, self.clock(), conversation_id
+        )
         self._active[entry.id] = entry
         return entry
 

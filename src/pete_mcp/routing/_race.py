@@ -320,6 +320,9 @@ class Race:
     async def _pump(self, attempt: _Attempt) -> None:
         """Run one attempt in its own span: forward its events (or its error) into the race's channel."""
         route = attempt.route
+        if isinstance(self.router.tracer, trace.NoOpTracer):  # tracing off: no span, no context switch
+            await self._pump_events(attempt, trace.INVALID_SPAN)
+            return
         with self.router.tracer.start_as_current_span(
             f"attempt {route.provider}",
             attributes={
