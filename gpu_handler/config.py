@@ -40,6 +40,11 @@ class WorkerSettings(BaseSettings):
     runpod_pod_id: str | None = Field(
         default=None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "
+        "needs the `otlp` extra. Off when unset.",
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .config import WorkerConfig, WorkerSettings
 from .errors import WorkerError
 from .handler import JobHandler
 from .readiness import prepare_backend
+from .tracing import configure_tracing
 
 __all__ = ["main", "prepare"]
 
@@ -38,6 +39,7 @@ def main() -> None:
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.from_settings(settings)
+    configure_tracing(settings.otel_exporter_otlp_endpoint)
     try:
         asyncio.run(prepare(config))
     except WorkerError as err:

@@ -42,8 +42,15 @@ async def test_lists_the_resources_template_and_prompts(tmp_path: Path, openai_s
         LOGS_URI,
         "pete://escalations",
         "ui://pete/live.html",
+        "pete://calls/live",
+        "pete://calls/recent",
+        "pete://jobs",
     }
-    assert sorted(templates) == ["pete://conversations/{conversation_id}", "pete://desk/{kind}"]
+    assert sorted(templates) == [
+        "pete://calls/{call_id}",
+        "pete://conversations/{conversation_id}",
+        "pete://desk/{kind}",
+    ]
     assert prompts == {"diagnose_slow_calls", "deploy_checklist"}
     assert "health" in str(diagnose.messages[0].content)
 

@@ -96,6 +96,7 @@ class CallBook:
         new = call_id not in self._live
         self._live[call_id] = now
         if new:
+            self.core.calls.started(call_id, source=source)
             self.core.events.publish("call.started", call_id=call_id, source=source, live_calls=len(self._live))
         return new
 
@@ -103,6 +104,7 @@ class CallBook:
         """Mark a call over; publishes `call.ended` if it was live."""
         if not call_id or self._live.pop(call_id, None) is None:
             return False
+        self.core.calls.ended(call_id, reason=reason)
         self.core.events.publish("call.ended", call_id=call_id, reason=reason, live_calls=len(self._live))
         return True
 

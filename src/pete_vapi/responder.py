@@ -29,6 +29,7 @@ from .calls import CallBook
 from .chunks import ReplySink
 from .emergency import Hazard, detect_hazard
 from .escalation import EscalationOutcome, Escalator
+from .redact import mask_number
 from .tool_protocol import ParsedCall, SpokenText, ToolCallScanner
 from .tools import BUILTIN_END, BUILTIN_TRANSFER, JamieTools, ToolContext, builtin_name
 from .turn import RoundResult, TurnBudget, TurnClock, run_round
@@ -133,10 +134,15 @@ class Responder:
             options=turn_options(request),
         )
         try:
-            self.calls.touch(turn.call_id, source="custom-llm")
+            if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
+                await self._show_caller(turn.call_id, request.caller_number)
             incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
             new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
-            hazard = detect_hazard(_latest_user_text(new))
+            heard = _latest_user_text(new)
+            if turn.call_id:
+                self.core.calls.said(turn.call_id, "caller", heard)
+                self.core.calls.set_state(turn.call_id, "answering")
+            hazard = detect_hazard(heard)
             if hazard is not None:
                 await self._emergency(turn, hazard, sink)
             else:
@@ -276,9 +282,21 @@ class Responder:
         await sink.finish("tool_calls")
 
     # --- the emergency path ----------------------------------------------------------------
+    async def _show_caller(self, call_id: str, number: str | None) -> None:
+        """Put the caller (masked) and their unit, when the number is a tenant's, on the operator's call board."""
+        tenant = ""
+        try:
+            found = await self.desk.lookup_tenant(number) if number else None
+            tenant = f"unit {found.unit}, {found.property}" if found else ""
+        except Exception:
+            log.exception("tenant lookup for the call board failed")
+        self.core.calls.started(call_id, caller=mask_number(number) if number else "", source="vapi", tenant=tenant)
+
     async def _emergency(self, turn: _Turn, hazard: Hazard, sink: ReplySink) -> None:
         """Transfer at once, then record and page; the words about the page wait for its outcome."""
         turn.outcome = f"emergency:{hazard.category}"
+        if turn.call_id:
+            self.core.calls.set_state(turn.call_id, "transferring")
         log.warning("emergency (%s) on call %s: matched %r", hazard.category, turn.conversation_id, hazard.matched)
         url = turn.request.control_url
         if url:
@@ -404,6 +422,10 @@ class Responder:
             turn.job_ids.clear()
         clock = turn.clock
         if turn.call_id:
+            self.core.calls.said(turn.call_id, "assistant", sink.spoken)
+            if not turn.outcome.startswith("emergency"):
+                ttft = None if clock.model_token_at is None else clock.model_token_at - clock.started
+                self.core.calls.answered(turn.call_id, model=turn.spec.alias, ttft_s=ttft)
             await self.calls.record_turn(
                 turn.call_id,
                 outcome=turn.outcome,

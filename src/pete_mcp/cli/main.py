@@ -89,7 +89,15 @@ def localpod(port: int | None, max_workers: int | None) -> None:
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--temperature", type=float, default=None)
 def prompt(text: str, model: str | None, max_tokens: int, temperature: float | None) -> None:
-    """Send one prompt and stream the answer, with its timings."""
+    """Send one prompt and stream the answer, with its timings.
+
+    \b
+    Goes through the running gateway when one answers at PETE_URL (default
+    http://127.0.0.1:PORT), so its dashboard, metrics and traces see it; it signs in
+    with MCP_TOKEN, or with the token the gateway writes to DATA_DIR/gateway-cli-token
+    (0600, good only for POST /api/prompt). When none answers it builds a core
+    in-process and says so. The first line on stderr says which path it took.
+    """
     from .prompt import run_prompt
 
     sys.exit(run_prompt(Settings(), text, model=model, max_tokens=max_tokens, temperature=temperature))

@@ -9,6 +9,7 @@ from .conversations import DEFAULT_RESERVE_TOKENS, Conversations, TokenCount, es
 from .errors import (
     AuthError,
     BodyTooLarge,
+    Cancelled,
     ConfigError,
     DeployError,
     InputError,
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_DEPTH",
     "AuthError",
     "BodyTooLarge",
+    "Cancelled",
     "Completion",
     "ConfigError",
     "Conversations",

@@ -92,6 +92,13 @@ class AuthError(PeteError):
     status = 401
 
 
+class Cancelled(PeteError):
+    """A request an operator cancelled (dashboard or MCP); never failed over to another provider."""
+
+    code = "cancelled"
+    status = 409
+
+
 class ProviderError(PeteError):
     code = "provider_error"
     status = 502

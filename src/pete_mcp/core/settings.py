@@ -282,6 +282,19 @@ class Settings(BaseSettings):
         description="Largest request body on /vapi/* (VAPI resends the whole conversation), in bytes; larger gets 413.",
     )
 
+    # --- operator view (issue 16)
+    pete_url: str | None = Field(
+        default=None,
+        description="The running gateway CLI commands send prompts through (default http://127.0.0.1:PORT); "
+        "when none answers there, they build a core in-process.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "
+        "needs the `otlp` extra. Off when unset.",
+    )
+    otel_service_name: str = Field(default="pete", description="OpenTelemetry `service.name` of the gateway.")
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)

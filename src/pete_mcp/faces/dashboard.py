@@ -42,7 +42,9 @@ from pete_mcp.metrics import (
 )
 
 from ._face import Face
+from .cli_token import CliToken
 from .desk_api import desk_routes
+from .operator_api import operator_routes
 from .recent_log import RecentLog
 from .workers_api import workers_routes
 
@@ -64,6 +66,7 @@ class PromptBody(BaseModel):
     prompt: str = Field(min_length=1, max_length=8000)
     model: str | None = Field(default=None, max_length=200)
     max_tokens: int = Field(default=128, ge=1, le=2048)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
 
 
 class DeployBody(BaseModel):
@@ -88,6 +91,7 @@ class DashboardApi:
         self.sse_max_s = sse_max_s
         self.deployer = deployer
         self.tasks: TaskGroup | None = None
+        self.cli_token = CliToken(core.settings.data_dir)
         self._health: tuple[float, dict[str, Any]] | None = None
 
     # --- auth ------------------------------------------------------------------------------
@@ -141,10 +145,24 @@ class DashboardApi:
         return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(self, request: Request) -> JSONResponse:
+        from pete_mcp.ops import servable_models  # whether each can be served now (as MCP list_models says)
+
         if refused := self.refuse_read(request):
             return refused
         active = self.core.active_alias
-        cards = [{**spec.card(), "active": spec.alias == active} for spec in self.core.models]
+        serving = servable_models(self.core)
+        cards = [
+            {
+                **spec.card(),
+                "active": spec.alias == active,
+                "servable": serving[spec.alias]["servable"],
+                "served_by": serving[spec.alias]["provider"],
+                "where": serving[spec.alias]["where"],
+                "unservable_reason": serving[spec.alias]["reason"],
+                "routes": serving[spec.alias]["routes"],
+            }
+            for spec in self.core.models
+        ]
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
@@ -203,7 +221,8 @@ class DashboardApi:
         return JSONResponse({"previous": result.previous, "active": result.active, "warmup_s": result.warmup_s})
 
     async def prompt(self, request: Request) -> Response:
-        if refused := self.refuse(request):
+        from_cli = self.cli_token.matches(request)  # `pete prompt` on this machine (see cli_token.py)
+        if not from_cli and (refused := self.refuse(request)):
             return refused
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
@@ -211,8 +230,8 @@ class DashboardApi:
         turn = ChatTurn(
             [Message(role="user", content=body.prompt)],
             model=body.model,
-            options=ChatOptions(max_tokens=body.max_tokens),
-            source="dashboard",
+            options=ChatOptions(max_tokens=body.max_tokens, temperature=body.temperature),
+            source="cli" if from_cli or request.headers.get("x-pete-client") == "cli" else "dashboard",
         )
 
         async def stream() -> AsyncIterator[str]:
@@ -234,6 +253,9 @@ class DashboardApi:
                                 "ttft_s": c.ttft_s,
                                 "total_s": c.total_s,
                                 "output_tokens": c.usage.completion_tokens,
+                                "input_tokens": c.usage.prompt_tokens,
+                                "job_id": c.job_id,
+                                "worker_id": c.worker_id,
                             }
                         )
             except PeteError as exc:
@@ -307,6 +329,7 @@ def dashboard_face(
                 await stack.enter_async_context(run_metrics_service(core))
                 await stack.enter_async_context(run_alerts(core, rules=alert_rules, sinks=alert_sinks))
             stack.enter_context(api.recent.capturing())
+            stack.enter_context(api.cli_token.published())
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)
             api.tasks = tasks
@@ -325,6 +348,7 @@ def dashboard_face(
         Route("/metrics", api.prometheus, methods=["GET"]),
         *desk_routes(core, api.refuse),
         *workers_routes(core, api.refuse),
+        *operator_routes(api),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

@@ -16,7 +16,7 @@ from pete_mcp.core import (
     Settings,
     store_from_settings,
 )
-from pete_mcp.metrics import Metrics
+from pete_mcp.metrics import Metrics, Telemetry
 from pete_mcp.routing import (
     BreakerPolicy,
     HedgeBudget,
@@ -128,8 +128,12 @@ def build_core(
     http: httpx.AsyncClient | None = None,
     providers: Mapping[str, ModelProvider] | None = None,
     registry: ModelRegistry | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Core:
-    """Wire the core. Use as `async with build_core(settings) as core:`."""
+    """Wire the core. Use as `async with build_core(settings) as core:`.
+
+    `telemetry` lets a test attach OpenTelemetry's in-memory span exporter and metric reader.
+    """
     http = http or httpx.AsyncClient(
         timeout=httpx.Timeout(settings.runpod_timeout_s, connect=5.0),
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
@@ -143,20 +147,25 @@ def build_core(
         default=settings.active_model,
     )
     providers = dict(providers) if providers is not None else default_providers(settings, http)
+    telemetry = telemetry or Telemetry(
+        service_name=settings.otel_service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    router = Router(
+        providers,
+        events,
+        hedge=hedge_policy(settings),
+        breaker_policy=breaker_policy(settings),
+        watchdogs=Watchdogs(first_token_s=settings.first_token_timeout_s, stall_s=settings.stall_timeout_s),
+    )
+    router.tracer = telemetry.tracer
     core_ref: list[Core] = []
     core = Core(
         settings=settings,
         http=http,
         store=store,
         models=registry,
-        router=Router(
-            providers,
-            events,
-            hedge=hedge_policy(settings),
-            breaker_policy=breaker_policy(settings),
-            watchdogs=Watchdogs(first_token_s=settings.first_token_timeout_s, stall_s=settings.stall_timeout_s),
-        ),
-        metrics=Metrics(),
+        router=router,
+        metrics=Metrics(telemetry=telemetry),
         events=events,
         conversations=Conversations(store),
         keepwarm=_keepwarm(settings, providers, core_ref),

@@ -42,6 +42,7 @@ from .snapshot import (
     SwitchEntry,
     Totals,
 )
+from .telemetry import Telemetry
 
 __all__ = ["Metrics", "RequestRecord", "WindowStats"]
 
@@ -109,8 +110,15 @@ def _last(recent: deque[RequestRecord]) -> LastRequest | None:
 
 
 class Metrics:
-    def __init__(self, *, keep_recent: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        keep_recent: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._active_jobs = 0
+        self.telemetry = telemetry
         self.clock = clock
         self.started_at = clock()
         self.recent: deque[RequestRecord] = deque(maxlen=keep_recent)
@@ -158,6 +166,8 @@ class Metrics:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        if self.telemetry is not None:
+            self.telemetry.observe(pending)
         for rec in pending:
             self.recent.append(rec)
             key = (rec.provider, rec.model)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from .deploy import Deployer, DeployRecord, RolloutState, recent_images
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
+from .operator_view import OUTCOMES, call_outcome, recent_calls, servable_models
 from .prompt_fit import ModelTokenizer, fit_turn, tokenizer_for
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
 from .worker_sources import LocalPodWorkers, RunPodWorkers, read_report, worker_source
 from .workers import Diagnosis, WorkerLogs, WorkerReport, WorkerSource, diagnose
 
 __all__ = [
+    "OUTCOMES",
     "RUNPOD_NOT_CONFIGURED_HINT",
     "DeployRecord",
     "Deployer",
@@ -23,13 +25,16 @@ __all__ = [
     "WorkerLogs",
     "WorkerReport",
     "WorkerSource",
+    "call_outcome",
     "diagnose",
     "fit_turn",
     "read_report",
+    "recent_calls",
     "recent_images",
     "run_checks",
     "run_doctor",
     "runpod_client",
+    "servable_models",
     "tokenizer_for",
     "worker_source",
 ]

@@ -14,7 +14,7 @@ from mcp.types import (
 
 from pete_mcp.gateway import Core
 from pete_mcp.metrics import fleet_snapshot
-from pete_mcp.ops import run_checks
+from pete_mcp.ops import recent_calls, run_checks
 
 from ..recent_log import RecentLog
 from .live_updates import FLEET_URI, HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
@@ -64,6 +64,39 @@ def register_resources(mcp: MCPServer, core: Core, recent: RecentLog) -> None:
     )
     def logs() -> dict[str, Any]:
         return {"entries": recent.entries()}
+
+    @mcp.resource(
+        "pete://calls/live",
+        title="Live calls",
+        mime_type="application/json",
+        description="Calls under way (as /api/calls).",
+    )
+    def live_calls() -> dict[str, Any]:
+        return {"live": core.calls.live()}
+
+    @mcp.resource(
+        "pete://calls/recent",
+        title="Recent calls",
+        mime_type="application/json",
+        description="Ended calls with their outcome.",
+    )
+    async def ended_calls() -> dict[str, Any]:
+        return {"recent": await recent_calls(core, limit=50)}
+
+    @mcp.resource(
+        "pete://calls/{call_id}", title="Call", mime_type="application/json", description="One call and its transcript."
+    )
+    def one_call(call_id: str) -> dict[str, Any]:
+        call = core.calls.get(call_id)
+        if call is None:
+            raise ResourceNotFoundError(f"no call {call_id!r} on this gateway (live or recently ended)")
+        return call
+
+    @mcp.resource(
+        "pete://jobs", title="Jobs", mime_type="application/json", description="Jobs running now and finished in 1 h."
+    )
+    def jobs() -> dict[str, Any]:
+        return {"active": core.jobs.active(), "recent": core.jobs.recent()}
 
     @mcp.resource(
         CONVERSATION_URI,

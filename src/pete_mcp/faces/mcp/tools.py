@@ -25,6 +25,7 @@ from pete_mcp.ops import (
     fit_turn,
     run_checks,
     runpod_client,
+    servable_models,
 )
 
 from . import views
@@ -152,6 +153,9 @@ def register_tools(
         """Make another registered model the active one (persisted). Requests already running finish on the old one."""
         if name not in core.models:
             raise ToolError(f"Unknown model {name!r}. Registered: {', '.join(s.alias for s in core.models)}.")
+        can = servable_models(core)[name]
+        if not can["servable"]:
+            raise ToolError(f"{name!r} cannot be served now: {can['reason']}. list_models shows which can.")
         with tool_errors():
             result = await core.switch_model(name, warm=warm, by="mcp")
         return SwitchView(previous=result.previous, active=result.active, warmup_s=result.warmup_s)

@@ -24,6 +24,7 @@ from pete_mcp.ops import (
     diagnose,
     read_report,
     runpod_client,
+    servable_models,
 )
 from pete_mcp.runpod import EndpointHealth, RunPodClient
 
@@ -106,10 +107,12 @@ async def waiting_hint(core: Core, job: TrackedJob, workers: WorkerSource | None
 def model_list(core: Core) -> ModelList:
     """Every registered model, with recent latency from the metrics snapshot where it has some."""
     figures = _per_alias_figures(core.metrics.snapshot())
+    serving = servable_models(core)
     now = time.time()
     models: list[ModelInfo] = []
     for spec in core.models:
         card = spec.card()
+        can = serving[spec.alias]
         stats = figures.get(spec.alias, {})
         last_ok = stats.get("last_ok_at")
         models.append(
@@ -125,6 +128,10 @@ def model_list(core: Core) -> ModelList:
                 recent_requests=int(stats.get("requests") or 0),
                 recent_ttft_p50_s=stats.get("ttft_p50"),
                 recent_latency_p50_s=stats.get("duration_p50"),
+                servable=can["servable"],
+                served_by=can["provider"],
+                where=can["where"],
+                unservable_reason=can["reason"],
             )
         )
     return ModelList(active=core.active_alias, models=models)
