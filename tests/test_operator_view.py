@@ -27,6 +27,7 @@ from pete_mcp.core import Cancelled
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.core.settings import Settings
+from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.faces.mcp.server import build_mcp_server
 from pete_mcp.gateway import ChatTurn, Core, build_core
@@ -55,6 +56,7 @@ async def operator_app(tmp_path: Path, provider: ScriptedProvider | None = None)
     core = build_core(settings, providers={"local": provider}, registry=jamie_registry("local"))
     app = build_app(core, faces=[vapi_face(core), dashboard_face(core, services=False)])
     async with app.router.lifespan_context(app):
+        await upsert_tenants(core.store, DEMO_TENANTS)  # callers the board can name
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             yield Desk(core, http)
