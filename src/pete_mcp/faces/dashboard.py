@@ -1,15 +1,15 @@
 """The dashboard face: `/api/*`, `/metrics` and the static page at `/`, over the one core.
 
 Reading is open (the snapshot, events, Prometheus, models, health: nothing secret is in
-them); every action — switch, prompt, deploy, logs — needs `MCP_TOKEN` as a Bearer token and
-is refused while no token is configured. The face's lifespan runs the metrics service and
+them); every action — switch, prompt, deploy, logs — needs a Bearer token holding the scope
+`faces.auth.DASHBOARD_SCOPES` names (`MCP_TOKEN` holds all; a signed-in token its granted ones)
+and is refused while no credential is configured. The face's lifespan runs the metrics service and
 the alert engine, so they start and stop with `pete serve`. The static files are mounted
 last: `/` is the catch-all.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -33,6 +33,7 @@ from pete_mcp.gateway import ChatTurn, Core, Reply
 from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
 
 from ._face import Face
+from .auth import DASHBOARD_SCOPES, build_verifier, missing_scope_message
 from .recent_log import RecentLog
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
@@ -78,24 +79,31 @@ class DashboardApi:
         self.deployer = deployer
         self.tasks: TaskGroup | None = None
         self._health: tuple[float, dict[str, Any]] | None = None
+        self.verifier = build_verifier(core.settings, core.store, core.http)
 
     # --- auth ------------------------------------------------------------------------------
-    def refuse(self, request: Request) -> JSONResponse | None:
-        """None when the request carries the configured token; otherwise the refusal to send."""
-        token = self.core.settings.mcp_token
-        if token is None:
+    async def refuse(self, request: Request, action: str) -> JSONResponse | None:
+        """None when the bearer token (MCP_TOKEN or a signed-in token) holds the action's scope."""
+        if self.verifier is None:
             return _error(
                 403, "actions_disabled", "Dashboard actions are off: set MCP_TOKEN and enter it on the dashboard."
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.get_secret_value().encode()
-        ):
+        found = await self.verifier.verify_token(given.strip()) if scheme.lower() == "bearer" and given else None
+        if found is None or (found.expires_at is not None and found.expires_at < time.time()):
             return _error(
                 401,
                 "unauthorized",
-                "This action needs the MCP_TOKEN as a Bearer token.",
+                "This action needs the MCP_TOKEN (or a signed-in token) as a Bearer token.",
                 {"WWW-Authenticate": "Bearer"},
+            )
+        needed = DASHBOARD_SCOPES[action]
+        if needed not in found.scopes:
+            return _error(
+                403,
+                "insufficient_scope",
+                missing_scope_message(f"The dashboard action {action}", needed),
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
             )
         return None
 
@@ -166,14 +174,14 @@ class DashboardApi:
 
     # --- actions ---------------------------------------------------------------------------
     async def switch(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "switch"):
             return refused
         body: SwitchBody = await self.body(request, SwitchBody)
         result = await self.core.switch_model(body.model, warm=True, by="dashboard")
         return JSONResponse({"previous": result.previous, "active": result.active, "warmup_s": result.warmup_s})
 
     async def prompt(self, request: Request) -> Response:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "prompt"):
             return refused
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
@@ -212,7 +220,7 @@ class DashboardApi:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def deploy(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "deploy"):
             return refused
         body: DeployBody = await self.body(request, DeployBody)
         try:
@@ -242,7 +250,7 @@ class DashboardApi:
             log.warning("following deploy #%s failed: %s", record.id, exc)
 
     async def logs(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "logs"):
             return refused
         try:
             limit = max(1, min(int(request.query_params.get("limit", "200")), 300))
