@@ -27,7 +27,7 @@ from mcp.server.auth.middleware.client_auth import ClientAuthenticator
 from mcp.server.auth.routes import build_metadata, build_resource_metadata_url
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
-from mcp.shared.auth import OAuthClientInformationFull, ProtectedResourceMetadata
+from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, ProtectedResourceMetadata
 from pydantic import AnyHttpUrl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -102,11 +102,13 @@ def protected_resource_routes(plan: AuthPlan) -> list[BaseRoute]:
     """RFC 9728 metadata for /mcp naming the authorization server in use and every scope."""
     if plan.issuer is None:
         return []
-    metadata = ProtectedResourceMetadata(
-        resource=AnyHttpUrl(plan.resource),
-        authorization_servers=[AnyHttpUrl(plan.issuer)],
-        scopes_supported=list(ALL_SCOPES),
-        resource_name="Pete",
+    metadata = ProtectedResourceMetadata.model_validate(  # from strings: a path-less issuer keeps no slash
+        {
+            "resource": plan.resource,
+            "authorization_servers": [plan.issuer],
+            "scopes_supported": list(ALL_SCOPES),
+            "resource_name": "Pete",
+        }
     )
     path = str(build_resource_metadata_url(AnyHttpUrl(plan.resource))).split("://", 1)[1]
     path = path[path.index("/") :]
@@ -148,10 +150,16 @@ def auth_face(core: Core, *, cimd_http: httpx.AsyncClient | None = None) -> Face
     registration = ClientRegistrationOptions(
         enabled=True, valid_scopes=list(ALL_SCOPES), default_scopes=list(ALL_SCOPES)
     )
-    metadata = build_metadata(AnyHttpUrl(plan.base), None, registration, RevocationOptions(enabled=True))
-    metadata.client_id_metadata_document_supported = provider.cimd is not None
-    metadata.authorization_response_iss_parameter_supported = True
-    metadata.token_endpoint_auth_methods_supported = ["client_secret_post", "client_secret_basic", "none"]
+    built = build_metadata(AnyHttpUrl(plan.base), None, registration, RevocationOptions(enabled=True))
+    metadata = OAuthMetadata.model_validate(  # RFC 8414/9207 compare issuers as strings: keep it exactly plan.base
+        {
+            **built.model_dump(mode="json", exclude_none=True),
+            "issuer": plan.base,
+            "client_id_metadata_document_supported": provider.cimd is not None,
+            "authorization_response_iss_parameter_supported": True,
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+        }
+    )
     authenticator = HashedSecretAuthenticator(provider)
     sdk_provider = cast(Any, provider)
     routes: list[BaseRoute] = [
