@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from pete_mcp.app import build_app
 from pete_mcp.faces.auth import Operators, auth_face
+from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.faces.mcp import mcp_face
 from pete_mcp.gateway import Core
 from pete_mcp.local.model_server import pick_free_port
@@ -146,7 +147,7 @@ def post_consent(
 
 @contextmanager
 def pete_auth_server(tmp_path: Path, *, cimd_http: httpx.AsyncClient | None = None, **settings: Any) -> Iterator[PeteAuthServer]:
-    """Pete (MCP + OAuth server, MCP_TOKEN set) on a loopback port, with operator alice (all scopes)."""
+    """Pete (MCP, OAuth server, dashboard API; MCP_TOKEN set) on a loopback port, with operator alice (all scopes)."""
     port = settings.pop("port", None) or pick_free_port()
     options: dict[str, Any] = {
         "mcp_token": SecretStr(STATIC_TOKEN),
@@ -156,7 +157,8 @@ def pete_auth_server(tmp_path: Path, *, cimd_http: httpx.AsyncClient | None = No
         **settings,
     }
     core = make_core(tmp_path, OpenAIStandIn(), **options)
-    app = build_app(core, faces=[mcp_face(core), auth_face(core, cimd_http=cimd_http)])
+    faces = [mcp_face(core), auth_face(core, cimd_http=cimd_http), dashboard_face(core, services=False)]
+    app = build_app(core, faces=faces)
     with serve_in_thread(app, port=port) as server:
         adding = threading.Thread(target=anyio.run, args=(_add_operator, core))  # works inside a test's loop too
         adding.start()

@@ -65,7 +65,7 @@ def auth_plan(settings: Settings) -> AuthPlan:
     if builtin:
         return AuthPlan("builtin", base, resource, base, static)
     if external:
-        return AuthPlan("external", base, resource, str(settings.oauth_issuer).rstrip("/"), static)
+        return AuthPlan("external", base, resource, str(settings.oauth_issuer), static)  # exactly as configured
     return AuthPlan("static" if static else "open", base, resource, None, static)
 
 
