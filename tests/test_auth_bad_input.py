@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import httpx
@@ -42,7 +41,9 @@ def consent_page(pete: PeteAuthServer, http: httpx.Client, client_id: str, chall
     return http.get(first.headers["location"]).text
 
 
-def exchange(pete: PeteAuthServer, http: httpx.Client, client_id: str, code: str, verifier: str | None) -> httpx.Response:
+def exchange(
+    pete: PeteAuthServer, http: httpx.Client, client_id: str, code: str, verifier: str | None
+) -> httpx.Response:
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": client_id}
     if verifier is not None:
         form["code_verifier"] = verifier

@@ -93,10 +93,10 @@ def metadata(**extra: Any) -> OAuthClientMetadata:
 
 
 async def call_tools(pete: PeteAuthServer, auth: OAuthClientProvider) -> tuple[set[str], Any]:
-    async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
-        async with Client(streamable_http_client(pete.resource, http_client=http), mode="legacy") as client:
-            tools = {t.name for t in (await client.list_tools()).tools}
-            health = await client.call_tool("health", {"probe": False})
+    http = httpx2.AsyncClient(auth=auth, timeout=30)
+    async with http, Client(streamable_http_client(pete.resource, http_client=http), mode="legacy") as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        health = await client.call_tool("health", {"probe": False})
     return tools, health
 
 
@@ -158,12 +158,12 @@ async def test_a_read_only_sign_in_is_refused_deploy_with_the_scope_it_needs(tmp
     with pete_auth_server(tmp_path) as pete:
         browser = PlaysTheBrowser(pete, scopes=["pete:read"])
         auth = OAuthClientProvider(pete.resource, metadata(), MemoryStorage(), browser.redirect, browser.callback)
-        async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
-            async with Client(streamable_http_client(pete.resource, http_client=http), mode="legacy") as client:
-                health = await client.call_tool("health", {"probe": False})
-                deploy = await client.call_tool("deploy", {"image": "r/w:1.0.0", "confirm": True})
-                prompt = await client.call_tool("run_prompt", {"prompt": "hi"})
-                metrics = await client.read_resource("pete://metrics/live")
+        http = httpx2.AsyncClient(auth=auth, timeout=30)
+        async with http, Client(streamable_http_client(pete.resource, http_client=http), mode="legacy") as client:
+            health = await client.call_tool("health", {"probe": False})
+            deploy = await client.call_tool("deploy", {"image": "r/w:1.0.0", "confirm": True})
+            prompt = await client.call_tool("run_prompt", {"prompt": "hi"})
+            metrics = await client.read_resource("pete://metrics/live")
     assert not health.is_error and metrics.contents
     assert deploy.is_error and "pete:deploy" in deploy.content[0].text  # type: ignore[union-attr]
     assert prompt.is_error and "pete:operate" in prompt.content[0].text  # type: ignore[union-attr]
@@ -184,9 +184,10 @@ def test_discovery_names_pete_as_the_authorization_server_and_lists_every_scope(
         prm = http.get("/.well-known/oauth-protected-resource/mcp").json()
         asm = http.get("/.well-known/oauth-authorization-server").json()
     assert unauthenticated.status_code == 401
-    assert f'resource_metadata="{pete.url}/.well-known/oauth-protected-resource/mcp"' in unauthenticated.headers[
-        "www-authenticate"
-    ]
+    assert (
+        f'resource_metadata="{pete.url}/.well-known/oauth-protected-resource/mcp"'
+        in unauthenticated.headers["www-authenticate"]
+    )
     assert prm["resource"] == pete.resource and prm["authorization_servers"] == [pete.url]
     assert prm["scopes_supported"] == ["pete:read", "pete:operate", "pete:deploy"]
     assert asm["issuer"] == pete.url and asm["code_challenge_methods_supported"] == ["S256"]
@@ -197,7 +198,10 @@ def test_clients_grants_and_tokens_survive_a_restart(tmp_path: Path):
     port = pick_free_port()
     with pete_auth_server(tmp_path, port=port) as pete, pete.http() as http:
         client, tokens = pete.full_grant(http)
-    with pete_auth_server(tmp_path, port=port) as again, again.http() as http:  # same store and URL, fresh process state
+    with (
+        pete_auth_server(tmp_path, port=port) as again,
+        again.http() as http,
+    ):  # same store and URL, fresh process state
         still_valid = again.mcp_status(http, tokens["access_token"])
         refreshed = again.token(
             http, grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client["client_id"]

@@ -113,7 +113,9 @@ class PeteAuthServer:
         return client, response.json()
 
     def mcp_status(self, http: httpx.Client, token: str) -> int:
-        return http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"}).status_code
+        return http.post(
+            "/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        ).status_code
 
 
 def consent_fields(page: str) -> dict[str, str]:
@@ -146,7 +148,9 @@ def post_consent(
 
 
 @contextmanager
-def pete_auth_server(tmp_path: Path, *, cimd_http: httpx.AsyncClient | None = None, **settings: Any) -> Iterator[PeteAuthServer]:
+def pete_auth_server(
+    tmp_path: Path, *, cimd_http: httpx.AsyncClient | None = None, **settings: Any
+) -> Iterator[PeteAuthServer]:
     """Pete (MCP, OAuth server, dashboard API; MCP_TOKEN set) on a loopback port, with operator alice (all scopes)."""
     port = settings.pop("port", None) or pick_free_port()
     options: dict[str, Any] = {
