@@ -158,6 +158,7 @@ def auth_face(core: Core, *, cimd_http: httpx.AsyncClient | None = None) -> Face
             "client_id_metadata_document_supported": provider.cimd is not None,
             "authorization_response_iss_parameter_supported": True,
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
         }
     )
     authenticator = HashedSecretAuthenticator(provider)
