@@ -35,6 +35,10 @@ def default_faces(core: Core) -> list[Face]:
     from pete_mcp.faces.mcp import mcp_face
 
     faces.append(mcp_face(core))
+    from pete_mcp.faces.auth import auth_face, auth_plan
+
+    if auth_plan(core.settings).mode == "builtin":
+        faces.append(auth_face(core))  # /authorize, /token, ... before the dashboard's catch-all
     from pete_vapi import vapi_face
 
     faces.append(vapi_face(core))
@@ -101,13 +105,15 @@ def check_bind_safety(settings: Settings) -> None:
     loopback bind just as well), or ALLOWED_HOSTS naming a host that is not loopback.
 
     Raises:
-        ConfigError: reachable beyond loopback without MCP_TOKEN, or without VAPI auth.
+        ConfigError: reachable beyond loopback without MCP_TOKEN or sign-in, or without VAPI auth.
     """
     if not settings.binds_beyond_loopback:
         return
+    from pete_mcp.faces.auth import auth_plan
+
     missing = []
-    if settings.mcp_token is None:
-        missing.append("MCP_TOKEN")
+    if auth_plan(settings).mode == "open":
+        missing.append("MCP_TOKEN (or sign-in: PUBLIC_URL, OAUTH_SERVER or OAUTH_ISSUER)")
     if settings.vapi_auth == "none" or settings.vapi_secret is None:
         missing.append("VAPI_AUTH and VAPI_SECRET")
     if missing:

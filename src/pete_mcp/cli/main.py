@@ -129,5 +129,43 @@ def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
 
 main.add_command(tenants)
 
+
+@main.group()
+def users() -> None:
+    """Operator accounts that sign in on the consent page of Pete's OAuth server."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+@click.option("--scope", "scopes", multiple=True, help="A scope this operator may grant (repeat); default: all.")
+def users_add(name: str, password_stdin: bool, scopes: tuple[str, ...]) -> None:
+    """Create NAME, or replace its password and scopes (pete:read, pete:operate, pete:deploy)."""
+    from .users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_user(Settings(), name, password, list(scopes))
+
+
+@users.command("list")
+def users_list() -> None:
+    """The operator accounts, the scopes each may grant, and when each was created."""
+    from .users import list_users
+
+    list_users(Settings())
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Delete NAME (tokens already issued stay valid until they expire or are revoked)."""
+    from .users import remove_user
+
+    remove_user(Settings(), name)
+
+
 if __name__ == "__main__":
     main()

@@ -295,6 +295,43 @@ class Settings(BaseSettings):
     )
     otel_service_name: str = Field(default="pete", description="OpenTelemetry `service.name` of the gateway.")
 
+    # --- sign-in (OAuth 2.1; see docs/mcp.md "Sign-in")
+    oauth_server: bool | None = Field(
+        default=None,
+        description="Run the built-in OAuth server; unset → on when PUBLIC_URL is set and OAUTH_ISSUER is not.",
+    )
+    oauth_access_token_ttl_s: int = Field(
+        default=900, description="Lifetime of an access token the built-in server issues."
+    )
+    oauth_refresh_token_ttl_s: int = Field(
+        default=30 * 86400, description="Lifetime of a refresh token (each use rotates it)."
+    )
+    oauth_issuer: str | None = Field(
+        default=None, description="Issuer URL of an external identity provider whose JWT access tokens /mcp accepts."
+    )
+    oauth_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the external identity provider; unset → its OpenID discovery document."
+    )
+    oauth_audience: str | None = Field(
+        default=None, description="Audience an external JWT must carry; unset → Pete's /mcp URL."
+    )
+    oauth_cimd: bool = Field(default=True, description="Accept Client ID Metadata Documents (a URL as client_id).")
+    oauth_cimd_allowed_hosts: str = Field(
+        default="", description="Comma-separated hosts client metadata may come from; empty → any public host."
+    )
+    oauth_cimd_max_bytes: int = Field(default=5120, description="Largest client metadata document fetched.")
+    oauth_cimd_timeout_s: float = Field(default=5.0, description="Longest a client metadata fetch may take.")
+    oauth_cimd_cache_s: float = Field(
+        default=3600.0, description="How long a fetched client metadata document is kept."
+    )
+    oauth_cimd_allow_loopback: bool = Field(
+        default=False, description="Tests only: fetch client metadata from 127.0.0.1/::1, over http too."
+    )
+    oauth_signin_max_failures: int = Field(
+        default=5, description="Failed sign-ins per account (4x per address) before sign-in is locked for the window."
+    )
+    oauth_signin_window_s: float = Field(default=900.0, description="Window of the sign-in rate limit, in seconds.")
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)

@@ -2,17 +2,18 @@
 
 Reading is open on loopback (the snapshot, events, Prometheus, models, health: nothing secret
 is in them); once Pete is reachable beyond loopback (`Settings.binds_beyond_loopback`) every
-read needs `MCP_TOKEN` as a Bearer token too (`/api/events` also takes `?access_token=`,
+read needs a Bearer token holding `pete:read` (`/api/events` also takes `?access_token=`,
 since a browser's EventSource cannot send headers). Every action — switch, prompt, deploy,
-logs — needs the token always and is refused while no token is configured. Bodies are read
-with the strict JSON reader (`core/jsonwire.py`). The face's lifespan runs the metrics service and
+logs, closing a record, cancelling a job — needs a Bearer token holding the scope
+`faces.auth.DASHBOARD_SCOPES` names (`MCP_TOKEN` holds all; a signed-in token its granted ones)
+and is refused while no credential is configured. Bodies are read with the strict JSON reader
+(`core/jsonwire.py`). The face's lifespan runs the metrics service and
 the alert engine, so they start and stop with `pete serve`. The static files are mounted
 last: `/` is the catch-all.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -42,6 +43,7 @@ from pete_mcp.metrics import (
 )
 
 from ._face import Face
+from .auth import DASHBOARD_SCOPES, build_verifier, missing_scope_message
 from .cli_token import CliToken
 from .desk_api import desk_routes
 from .operator_api import operator_routes
@@ -93,34 +95,41 @@ class DashboardApi:
         self.tasks: TaskGroup | None = None
         self.cli_token = CliToken(core.settings.data_dir)
         self._health: tuple[float, dict[str, Any]] | None = None
+        self.verifier = build_verifier(core.settings, core.store, core.http)
 
     # --- auth ------------------------------------------------------------------------------
-    def refuse(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
-        """None when the request carries the configured token; otherwise the refusal to send."""
-        token = self.core.settings.mcp_token
-        if token is None:
+    async def refuse(self, request: Request, action: str, *, query_token: bool = False) -> JSONResponse | None:
+        """None when the bearer token (MCP_TOKEN or a signed-in token) holds the action's scope."""
+        if self.verifier is None:
             return _error(
                 403, "actions_disabled", "Dashboard actions are off: set MCP_TOKEN and enter it on the dashboard."
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if query_token and not scheme and "access_token" in request.query_params:
             scheme, given = "bearer", request.query_params["access_token"]
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.get_secret_value().encode()
-        ):
+        found = await self.verifier.verify_token(given.strip()) if scheme.lower() == "bearer" and given else None
+        if found is None or (found.expires_at is not None and found.expires_at < time.time()):
             return _error(
                 401,
                 "unauthorized",
-                "This action needs the MCP_TOKEN as a Bearer token.",
+                "This action needs the MCP_TOKEN (or a signed-in token) as a Bearer token.",
                 {"WWW-Authenticate": "Bearer"},
+            )
+        needed = DASHBOARD_SCOPES[action]
+        if needed not in found.scopes:
+            return _error(
+                403,
+                "insufficient_scope",
+                missing_scope_message(f"The dashboard action {action}", needed),
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
             )
         return None
 
-    def refuse_read(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
-        """Reads are open on loopback; beyond it they need the token like actions."""
+    async def refuse_read(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
+        """Reads are open on loopback; beyond it they need a token holding `pete:read`."""
         if not self.core.settings.binds_beyond_loopback:
             return None
-        return self.refuse(request, query_token=query_token)
+        return await self.refuse(request, "read", query_token=query_token)
 
     @staticmethod
     async def body(request: Request, model: type[BaseModel]) -> Any:
@@ -130,7 +139,7 @@ class DashboardApi:
     # --- reading ---------------------------------------------------------------------------
     async def metrics(self, request: Request) -> JSONResponse:
         """This replica's live snapshot, or with `?scope=fleet` every replica's flushed rollups summed."""
-        if refused := self.refuse_read(request):
+        if refused := await self.refuse_read(request):
             return refused
         scope = request.query_params.get("scope", "live")
         if scope == "fleet":
@@ -140,14 +149,14 @@ class DashboardApi:
         return JSONResponse(self.core.metrics.snapshot())
 
     async def prometheus(self, request: Request) -> Response:
-        if refused := self.refuse_read(request):
+        if refused := await self.refuse_read(request):
             return refused
         return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(self, request: Request) -> JSONResponse:
         from pete_mcp.ops import servable_models  # whether each can be served now (as MCP list_models says)
 
-        if refused := self.refuse_read(request):
+        if refused := await self.refuse_read(request):
             return refused
         active = self.core.active_alias
         serving = servable_models(self.core)
@@ -166,7 +175,7 @@ class DashboardApi:
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
-        if refused := self.refuse_read(request):
+        if refused := await self.refuse_read(request):
             return refused
         now = time.monotonic()
         if self._health is None or now - self._health[0] > HEALTH_CACHE_S:
@@ -193,7 +202,7 @@ class DashboardApi:
         tab never holds up a server shutdown for long.
         """
 
-        if refused := self.refuse_read(request, query_token=True):
+        if refused := await self.refuse_read(request, query_token=True):
             return refused
 
         async def stream() -> AsyncIterator[str]:
@@ -214,7 +223,7 @@ class DashboardApi:
 
     # --- actions ---------------------------------------------------------------------------
     async def switch(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "switch"):
             return refused
         body: SwitchBody = await self.body(request, SwitchBody)
         result = await self.core.switch_model(body.model, warm=True, by="dashboard")
@@ -222,7 +231,7 @@ class DashboardApi:
 
     async def prompt(self, request: Request) -> Response:
         from_cli = self.cli_token.matches(request)  # `pete prompt` on this machine (see cli_token.py)
-        if not from_cli and (refused := self.refuse(request)):
+        if not from_cli and (refused := await self.refuse(request, "prompt")):
             return refused
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
@@ -264,7 +273,7 @@ class DashboardApi:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def deploy(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "deploy"):
             return refused
         body: DeployBody = await self.body(request, DeployBody)
         try:
@@ -294,7 +303,7 @@ class DashboardApi:
             log.warning("following deploy #%s failed: %s", record.id, exc)
 
     async def logs(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "logs"):
             return refused
         try:
             limit = max(1, min(int(request.query_params.get("limit", "200")), 300))

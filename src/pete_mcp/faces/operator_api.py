@@ -37,7 +37,7 @@ class DashboardHost(Protocol):
     deployer: Any | None
     tasks: TaskGroup | None
 
-    def refuse(self, request: Request) -> JSONResponse | None: ...
+    async def refuse(self, request: Request, action: str) -> JSONResponse | None: ...
 
     def _build_deployer(self) -> Any: ...
 
@@ -74,7 +74,7 @@ def operator_routes(api: DashboardHost) -> list[BaseRoute]:
         return JSONResponse({"active": core.jobs.active(), "recent": core.jobs.recent()})
 
     async def cancel_job(request: Request) -> JSONResponse:
-        if refused := api.refuse(request):
+        if refused := await api.refuse(request, "job_cancel"):
             return refused
         job = await core.cancel_job(request.path_params["job_id"], by="dashboard")
         return JSONResponse({"cancelled": job})
@@ -87,7 +87,7 @@ def operator_routes(api: DashboardHost) -> list[BaseRoute]:
         return api.deployer
 
     async def deploy_preview(request: Request) -> JSONResponse:
-        if refused := api.refuse(request):
+        if refused := await api.refuse(request, "deploy_read"):
             return refused
         image = request.query_params.get("image", "").strip()
         if not image:
@@ -97,7 +97,7 @@ def operator_routes(api: DashboardHost) -> list[BaseRoute]:
         return JSONResponse({"current_image": current.get("image"), "image": image})
 
     async def rollout(request: Request) -> JSONResponse:
-        if refused := api.refuse(request):
+        if refused := await api.refuse(request, "deploy_read"):
             return refused
         state = await deployer().rollout()
         return JSONResponse(
@@ -115,7 +115,7 @@ def operator_routes(api: DashboardHost) -> list[BaseRoute]:
 
     async def rollback(request: Request) -> JSONResponse:
         """The same path as the MCP `rollback` tool: `Deployer.rollback`, then follow the rollout."""
-        if refused := api.refuse(request):
+        if refused := await api.refuse(request, "deploy"):
             return refused
         chosen = deployer()
         undone, record = await chosen.rollback()

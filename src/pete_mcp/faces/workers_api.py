@@ -7,7 +7,7 @@ The listing is operational metadata, like `/api/health`; log lines can hold what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 
 from starlette.requests import Request
@@ -22,7 +22,7 @@ __all__ = ["workers_routes"]
 
 MAX_LOG_LINES = 500
 
-Refuse = Callable[[Request], JSONResponse | None]
+Refuse = Callable[[Request, str], Awaitable[JSONResponse | None]]  # (request, action) → refusal or None
 
 
 def workers_routes(core: Core, refuse: Refuse, *, source: WorkerSource | None = None) -> list[BaseRoute]:
@@ -54,7 +54,7 @@ def workers_routes(core: Core, refuse: Refuse, *, source: WorkerSource | None = 
         return JSONResponse(body)
 
     async def logs(request: Request) -> JSONResponse:
-        if refused := refuse(request):
+        if refused := await refuse(request, "worker_logs"):
             return refused
         try:
             lines = int(request.query_params.get("lines", "100"))

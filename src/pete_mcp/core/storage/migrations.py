@@ -288,4 +288,59 @@ CREATE INDEX IF NOT EXISTS page_attempts_escalation ON page_attempts(escalation_
 DELETE FROM tenants WHERE phone IN ('+15551234567', '+15552345678', '+15553456789') AND updated_at IS NULL;
 """,
     ),
+    Migration(
+        4,
+        "OAuth sign-in: clients, codes, tokens (all hashed), operator accounts, sign-in attempts",
+        """
+CREATE TABLE IF NOT EXISTS oauth_clients (
+    client_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    secret_hash TEXT,
+    info TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS oauth_codes (
+    request_hash TEXT PRIMARY KEY,
+    code_hash TEXT UNIQUE,
+    client_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    csrf_hash TEXT NOT NULL,
+    subject TEXT,
+    scopes TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_by TEXT
+);
+CREATE TABLE IF NOT EXISTS oauth_tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    subject TEXT,
+    scopes TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked_at REAL,
+    rotated_from TEXT,
+    used_by TEXT
+);
+CREATE INDEX IF NOT EXISTS oauth_tokens_grant ON oauth_tokens(grant_id);
+CREATE TABLE IF NOT EXISTS operator_users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signin_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    ok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signin_attempts_at ON signin_attempts(at);
+""",
+    ),
 )

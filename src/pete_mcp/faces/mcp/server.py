@@ -29,6 +29,7 @@ from pete_mcp.ops import Deployer, WorkerSource, worker_source
 from pete_mcp.runpod import rest_from_settings
 
 from .._face import Face
+from ..auth import ScopeGuard, auth_plan, protected_resource_routes
 from ..recent_log import RecentLog
 from ._transport import mcp_auth, transport_security
 from .choices import model_enum, register_completions, set_model_enum
@@ -102,7 +103,7 @@ def build_mcp_server(
         async with runtime.running():
             yield {"core": core}
 
-    auth, verifier = mcp_auth(settings)
+    auth, verifier = mcp_auth(core)
     mcp = MCPServer(
         "pete-mcp",
         title="Pete",
@@ -115,6 +116,7 @@ def build_mcp_server(
         subscriptions=bus,
         auth=auth,
         token_verifier=verifier,
+        middleware=[ScopeGuard()],
         log_level="WARNING",
         extensions=[live_apps()],
     )
@@ -156,15 +158,23 @@ def mcp_face(core: Core, *, server: MCPServer | None = None) -> Face:
     """Streamable HTTP at `/mcp` for the one Starlette app; its lifespan runs the session manager.
 
     Raises:
-        ConfigError: binding beyond loopback without MCP_TOKEN.
+        ConfigError: binding beyond loopback with no credential (MCP_TOKEN or sign-in).
     """
     settings = core.settings
-    if settings.binds_beyond_loopback and settings.mcp_token is None:
-        raise ConfigError(f"refusing to serve /mcp on {settings.host} without MCP_TOKEN: set it, or bind 127.0.0.1.")
+    plan = auth_plan(settings)
+    if settings.binds_beyond_loopback and plan.mode == "open":
+        raise ConfigError(
+            f"refusing to serve /mcp on {settings.host} without MCP_TOKEN or sign-in: set one, or bind 127.0.0.1."
+        )
     server = server or build_mcp_server(core)
     http_app = server.streamable_http_app(transport_security=transport_security(settings), host=settings.host)
     guarded = RefuseIdleGet(http_app, path="/mcp")
-    routes: list[BaseRoute] = [Route(r.path, endpoint=guarded) for r in http_app.routes if isinstance(r, Route)]
+    routes: list[BaseRoute] = [
+        Route(r.path, endpoint=guarded)
+        for r in http_app.routes
+        if isinstance(r, Route) and not r.path.startswith("/.well-known/")
+    ]
+    routes += protected_resource_routes(plan)  # the SDK's lists no scopes; this one lists every scope
     return Face("mcp", routes, lifespan=server.session_manager.run)
 
 
