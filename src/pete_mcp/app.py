@@ -115,7 +115,7 @@ def check_bind_safety(settings: Settings) -> None:
     if auth_plan(settings).mode == "open":
         missing.append("MCP_TOKEN (or sign-in: PUBLIC_URL, OAUTH_SERVER or OAUTH_ISSUER)")
     if settings.vapi_auth == "none" or settings.vapi_secret is None:
-        missing.append("VAPI_AUTH and VAPI_SECRET")
+        missing.append("VAPI auth (VAPI_AUTH and VAPI_SECRET)")
     if missing:
         raise ConfigError(
             f"refusing to start: Pete is reachable beyond loopback ({'; '.join(settings.exposure)}) "
