@@ -93,7 +93,7 @@ async def test_get_job_and_list_workers_report_a_crash_loop_and_worker_logs_show
             crashed = workers["diagnosis"]["worker_id"]
             logs = (await client.call_tool("worker_logs", {"worker_id": crashed, "lines": 20})).structured_content or {}
             missing = await client.call_tool("worker_logs", {"worker_id": "w99-nobody"})
-            app = build_app(core, faces=[dashboard_face(core, services=False)])
+            app = build_app(core, faces=[dashboard_face(core, services=False)], manage_core=False)  # entered above
             async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as page:
                 api = (await page.get("/api/workers")).json()
                 refused = await page.get(f"/api/workers/{crashed}/logs")
