@@ -10,6 +10,7 @@
      │    └── JobFailed          the RunPod job ran and failed (carries the worker's error)
      ├── AuthError               a credential was refused (ours, or upstream's)
      ├── DeployError             a RunPod deploy or rollback failed
+     ├── QualityGateRefused      a switch or deploy failed the eval-score gate (EVAL_MIN_SCORE)
      └── StoreError              the SQLite store could not read or write
 
 Faces map these once: MCP tools raise `ToolError(str(err))`, Starlette handlers answer JSON
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QualityGateRefused",
     "StoreError",
 ]
 
@@ -103,3 +105,10 @@ class DeployError(PeteError):
 class StoreError(PeteError):
     code = "store_error"
     status = 500
+
+
+class QualityGateRefused(PeteError):
+    """A model's latest saved eval score is below EVAL_MIN_SCORE (or missing where one is required)."""
+
+    code = "quality_gate"
+    status = 409

@@ -33,6 +33,7 @@ from pete_mcp.gateway import ChatTurn, Core, Reply
 from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
 
 from ._face import Face
+from .evals_api import evals_routes
 from .recent_log import RecentLog
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
@@ -229,10 +230,10 @@ class DashboardApi:
         )
 
     def _build_deployer(self) -> Any:
-        from pete_mcp.ops import Deployer
+        from pete_mcp.ops import gated_deployer
         from pete_mcp.runpod import rest_from_settings
 
-        return Deployer(rest_from_settings(self.core.settings, self.core.http), self.core.store, self.core.events)
+        return gated_deployer(self.core, rest_from_settings(self.core.settings, self.core.http))
 
     @staticmethod
     async def _follow_deploy(deployer: Any, record: Any) -> None:
@@ -293,6 +294,7 @@ def dashboard_face(
         Route("/api/deploy", api.deploy, methods=["POST"]),
         Route("/api/logs", api.logs, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
+        *evals_routes(core),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .deploy import Deployer, DeployRecord, RolloutState
+from .deploy import Deployer, DeployRecord, RolloutState, deploy_gate, gated_deployer
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
 from .runpod_ops import RUNPOD_NOT_CONFIGURED_HINT, runpod_client
@@ -13,6 +13,8 @@ __all__ = [
     "Deployer",
     "HealthReport",
     "RolloutState",
+    "deploy_gate",
+    "gated_deployer",
     "run_checks",
     "run_doctor",
     "runpod_client",

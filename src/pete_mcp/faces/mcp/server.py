@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from pete_mcp.core import ConfigError, Settings
 from pete_mcp.gateway import Core, build_core
-from pete_mcp.ops import Deployer
+from pete_mcp.ops import Deployer, gated_deployer
 from pete_mcp.runpod import rest_from_settings
 
 from .._face import Face
@@ -89,7 +89,7 @@ def build_mcp_server(core: Core, *, deployer: Deployer | None = None, update_int
 
     def get_deployer() -> Deployer:
         if not deployers:
-            deployers.append(Deployer(rest_from_settings(settings, core.http), core.store, core.events))
+            deployers.append(gated_deployer(core, rest_from_settings(settings, core.http)))
         return deployers[0]
 
     register_tools(mcp, core, tracker, get_deployer)
