@@ -17,9 +17,9 @@ import httpx
 import pytest
 from gpu_handler import JobHandler, WorkerConfig
 from gpu_handler.backends import OpenAICompatibleBackend
+from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
 
 from pete_mcp.contract import ChatResult, ErrorCode, JobError, StreamChunk
-from pete_mcp.localpod import DEFAULT_WORKER_COMMAND, LocalPodConfig
 from tests.support.localpod import REPO_ROOT, running_localpod
 from tests.support.model_server import RunningModelServer
 

@@ -12,6 +12,8 @@ import click
 
 from pete_mcp.core import Settings
 
+from .evals import eval_command, export_dataset_command, modelfile_command, opt_out_command
+
 __all__ = ["main"]
 
 
@@ -103,6 +105,13 @@ def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
     from .bench import run_bench
 
     sys.exit(run_bench(name, list_only=list_only, args=list(args)))
+
+
+# The improvement loop (docs/evals.md): `pete eval`, `pete export-dataset`, `pete modelfile`, `pete opt-out`.
+main.add_command(eval_command)
+main.add_command(export_dataset_command)
+main.add_command(modelfile_command)
+main.add_command(opt_out_command)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from inspect_ai.model import (
     get_model,
     modelapi,
 )
-from inspect_ai.scorer import Score, Scorer, Target, metric, model_graded_qa, scorer
 from inspect_ai.scorer import SampleScore as InspectSampleScore
+from inspect_ai.scorer import Score, Scorer, Target, metric, model_graded_qa, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.tool import ToolChoice, ToolInfo
 
@@ -39,7 +39,7 @@ from .checks import CallRecord, CheckContext, run_check
 from .player import EvalStack
 from .suite import CHECK_PARAMS, Case, CheckSpec, Suite
 
-__all__ = ["PeteModelAPI", "RUBRIC", "pete_model", "tenant_call_task"]
+__all__ = ["RUBRIC", "PeteModelAPI", "pete_model", "tenant_call_task"]
 
 RUBRIC = "rubric"
 _CALL_KEY = "pete_call"
@@ -150,7 +150,9 @@ def play_call(stack: EvalStack, run_id: str) -> Solver:
         state.messages = []
         for turn in record.turns:
             state.messages.append(ChatMessageUser(content=turn.caller))
-            state.messages.append(ChatMessageAssistant(content=turn.said or "(transferred)" if turn.tool_calls else turn.said))
+            state.messages.append(
+                ChatMessageAssistant(content=turn.said or "(transferred)" if turn.tool_calls else turn.said)
+            )
         state.output = ModelOutput.from_content(stack.alias, record.transcript())
         return state
 

@@ -20,7 +20,9 @@ def render_table(results: Sequence[ModelResult]) -> str:
         col = max(10, *(len(m) + 2 for m in models))
         cases = max(len(r.cases) for r in rows)
         lines = [f"{suite} v{version} ({cases} cases)".ljust(width) + "".join(m.rjust(col) for m in models)]
-        lines.append("score (mean share of checks passed)".ljust(width) + "".join(f"{r.score:.3f}".rjust(col) for r in rows))
+        lines.append(
+            "score (mean share of checks passed)".ljust(width) + "".join(f"{r.score:.3f}".rjust(col) for r in rows)
+        )
         lines.append(
             "cases passing every check".ljust(width)
             + "".join(f"{r.cases_passed}/{len(r.cases)}".rjust(col) for r in rows)

@@ -30,7 +30,6 @@ from pete_mcp.core.models import LOCAL_MODELS
 from pete_mcp.gateway import fallback_routes
 from pete_mcp.routing import OpenAICompatibleProvider
 
-
 from .checks import CallRecord
 from .inspect_task import pete_model, tenant_call_task
 from .player import eval_settings, eval_stack
@@ -193,7 +192,9 @@ async def run_evals(settings: Settings, options: EvalOptions, *, on_model: OnMod
     init_display_type("none")  # Pete prints its own table; the log viewer shows the rest
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     log_dir = options.log_dir or settings.data_dir / "evals" / "logs"
-    selected = [(suite, suite.select(ids=list(options.case_ids) or None, limit=options.limit)) for suite in options.suites]
+    selected = [
+        (suite, suite.select(ids=list(options.case_ids) or None, limit=options.limit)) for suite in options.suites
+    ]
     selected = [(s, cases) for s, cases in selected if cases]
     if not selected:
         raise ConfigError("no cases selected: check --case and --limit.")
@@ -205,7 +206,9 @@ async def run_evals(settings: Settings, options: EvalOptions, *, on_model: OnMod
             if options.judge:
                 registry.get(options.judge)
             for suite, cases in selected:
-                result = await _run_one(settings, options, registry, make_providers, alias, suite, cases, run_id, log_dir)
+                result = await _run_one(
+                    settings, options, registry, make_providers, alias, suite, cases, run_id, log_dir
+                )
                 results.append(result)
                 if on_model is not None:
                     await on_model(result)
@@ -230,7 +233,9 @@ async def _run_one(
         config = eval_settings(settings, Path(scratch))
         http = httpx.AsyncClient(timeout=httpx.Timeout(600.0, connect=5.0))
         providers = make_providers(http) if make_providers else None
-        async with eval_stack(config, alias, registry=registry, providers=providers, max_tokens=options.max_tokens) as s:
+        async with eval_stack(
+            config, alias, registry=registry, providers=providers, max_tokens=options.max_tokens
+        ) as s:
             if providers is None:
                 await http.aclose()
             await s.seed_tenants(suite.tenants)
@@ -277,4 +282,3 @@ async def save_results(settings: Settings, results: Sequence[ModelResult], run_i
             await book.record(result.row(run_id))
     finally:
         store.close()
-

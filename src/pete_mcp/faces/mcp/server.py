@@ -36,6 +36,7 @@ from .prompts import INSTRUCTIONS, register_prompts
 from .resources import register_resources, serve_legacy_subscriptions
 from .runtime import FaceRuntime
 from .tools import register_tools
+from .tools_eval import register_eval_tools
 
 __all__ = ["build_mcp_server", "main", "mcp_face", "transport_security"]
 
@@ -93,6 +94,7 @@ def build_mcp_server(core: Core, *, deployer: Deployer | None = None, update_int
         return deployers[0]
 
     register_tools(mcp, core, tracker, get_deployer)
+    register_eval_tools(mcp, core)
     register_resources(mcp, core, recent)
     register_prompts(mcp)
     return mcp
