@@ -35,7 +35,7 @@ from .inspect_task import pete_model, tenant_call_task
 from .player import eval_settings, eval_stack
 from .suite import Suite
 
-__all__ = ["Backend", "CaseResult", "EvalOptions", "ModelResult", "run_evals", "save_results"]
+__all__ = ["Backend", "CaseResult", "Engine", "EvalOptions", "ModelResult", "ProvidersFn", "run_evals", "save_results"]
 
 Backend = Literal["auto", "local", "configured"]
 LOCAL_PROVIDER = "local-llama"
@@ -156,7 +156,8 @@ async def _backend(settings: Settings, backend: Backend) -> AsyncIterator[tuple[
         server.stop()
 
 
-def _case_results(log: EvalLog) -> list[CaseResult]:
+def _case_results(log: EvalLog, order: Sequence[str]) -> list[CaseResult]:
+    """Per case, in suite order: each applicable check's outcome and detail, and the transcript."""
     results: list[CaseResult] = []
     for sample in log.samples or []:
         case = CaseResult(str(sample.id), str(sample.metadata.get("category", "")))
@@ -173,14 +174,22 @@ def _case_results(log: EvalLog) -> list[CaseResult]:
         if not case.checks and sample.error is not None:
             case.checks = {c["name"]: False for c in sample.metadata.get("checks", [])}
         results.append(case)
-    return results
+    rank = {case_id: i for i, case_id in enumerate(order)}
+    return sorted(results, key=lambda c: rank.get(c.case_id, len(rank)))
 
 
 OnModel = Callable[[ModelResult], Awaitable[None]] | None
 
 
-async def run_evals(settings: Settings, options: EvalOptions, *, on_model: OnModel = None) -> list[ModelResult]:
+Engine = tuple[ModelRegistry, ProvidersFn]
+
+
+async def run_evals(
+    settings: Settings, options: EvalOptions, *, on_model: OnModel = None, engine: Engine | None = None
+) -> list[ModelResult]:
     """Run every suite on every model; save one `eval_runs` row per (model, suite) when `options.save`.
+
+    `engine` (a registry and a providers factory) replaces the backend: for embedding and tests.
 
     Raises:
         NotFound: a model alias is not registered on the chosen backend.
@@ -200,7 +209,9 @@ async def run_evals(settings: Settings, options: EvalOptions, *, on_model: OnMod
         raise ConfigError("no cases selected: check --case and --limit.")
     results: list[ModelResult] = []
     async with AsyncExitStack() as stack:
-        registry, make_providers = await stack.enter_async_context(_backend(settings, options.backend))
+        if engine is None:
+            engine = await stack.enter_async_context(_backend(settings, options.backend))
+        registry, make_providers = engine
         for alias in options.models:
             registry.get(alias)
             if options.judge:
@@ -266,7 +277,7 @@ async def _run_one(
         model=alias,
         suite=suite.suite,
         suite_version=suite.version,
-        cases=_case_results(log),
+        cases=_case_results(log, [c.id for c in cases]),
         log_path=log.location,
         seconds=time.perf_counter() - started,
     )
