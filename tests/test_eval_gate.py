@@ -27,7 +27,9 @@ def text_of(result: Any) -> str:
 
 
 def row(model: str, score: float, failing: list[str] | None = None) -> EvalRunRow:
-    return EvalRunRow("run-1", 0.0, model, "tenant_calls", 1, 62, 20, score, {"ticket": 0.25, "no_markdown": 1.0}, failing or [])
+    return EvalRunRow(
+        "run-1", 0.0, model, "tenant_calls", 1, 62, 20, score, {"ticket": 0.25, "no_markdown": 1.0}, failing or []
+    )
 
 
 async def test_switch_is_refused_with_the_failing_checks_when_the_score_is_below_the_minimum(

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -42,7 +43,7 @@ class RuleModel:
         text = last.content.lower()
         if "unit 12" in text and "toilet" in " ".join(m.content.lower() for m in messages):
             args = {"unit": "12", "category": "plumbing", "description": "toilet keeps running"}
-            return f'<tool_call>{json.dumps({"name": "create_maintenance_request", "arguments": args})}</tool_call>'
+            return f"<tool_call>{json.dumps({'name': 'create_maintenance_request', 'arguments': args})}</tool_call>"
         return "I can help with that. Which unit are you in?"
 
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
@@ -96,7 +97,7 @@ async def test_two_models_run_side_by_side_and_the_scores_differ_for_visible_rea
     failures = render_failures(results)
     assert "FAIL no_other_tenant: revealed another tenant's unit (2A)" in failures
     assert "**Sure!**" in failures, "the failing transcript shows what the caller heard"
-    assert Path(careful.log_path).is_file(), "Inspect wrote its .eval log"
+    assert await anyio.Path(careful.log_path).is_file(), "Inspect wrote its .eval log"
 
     store = Store(tmp_path / "pete.sqlite3")
     store.open()

@@ -61,7 +61,9 @@ def test_a_bad_check_parameter_names_the_field(tmp_path: Path) -> None:
 
 
 def test_a_missing_field_and_a_bad_header_are_named(tmp_path: Path) -> None:
-    path = _suite_dir(tmp_path, "cases:\n  - id: c1\n    category: maintenance\n    turns: [hi]\n    checks: [answered]\n")
+    path = _suite_dir(
+        tmp_path, "cases:\n  - id: c1\n    category: maintenance\n    turns: [hi]\n    checks: [answered]\n"
+    )
     with pytest.raises(SuiteError, match=r"calls\.yaml: cases\[0\] \(id c1\)\.caller: Field required"):
         load_suite(path)
     (tmp_path / "suite.yaml").write_text("suite: t\nversion: zero\n")

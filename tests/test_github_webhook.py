@@ -100,7 +100,11 @@ class FakeGitHub:
         return httpx.Response(404, json={"message": "Not Found"})
 
     def states(self) -> list[tuple[str, str]]:
-        return [(path.rsplit("/", 2)[-2] if "deployments/" in path else "commit", b["state"]) for path, b in self.calls if "state" in b]
+        return [
+            (path.rsplit("/", 2)[-2] if "deployments/" in path else "commit", b["state"])
+            for path, b in self.calls
+            if "state" in b
+        ]
 
 
 @dataclass
@@ -134,9 +138,12 @@ async def hook(tmp_path: Path, openai_standin: Any, runpod: RunPodStandIn, **set
         http = httpx.AsyncClient(transport=httpx.MockTransport(github.handle))
         face = github_webhook_face(core, deployer=deployer, http=http)
         app = build_app(core, faces=[face], manage_core=False)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as client:
-                yield Hook(core, client, github, runpod)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://pete.test") as client,
+        ):
+            yield Hook(core, client, github, runpod)
 
 
 async def test_a_published_release_deploys_its_tag_and_reports_success_to_github(

@@ -35,7 +35,18 @@ from .inspect_task import pete_model, tenant_call_task
 from .player import eval_settings, eval_stack
 from .suite import Suite
 
-__all__ = ["Backend", "CaseResult", "Engine", "EvalOptions", "ModelResult", "ProvidersFn", "run_evals", "save_results"]
+__all__ = [
+    "LOCAL_PROVIDER",
+    "Backend",
+    "CaseResult",
+    "Engine",
+    "EvalOptions",
+    "ModelResult",
+    "ProvidersFn",
+    "run_evals",
+    "save_results",
+    "local_registry",
+]
 
 Backend = Literal["auto", "local", "configured"]
 LOCAL_PROVIDER = "local-llama"
@@ -114,7 +125,8 @@ class ModelResult:
         )
 
 
-def _local_registry() -> ModelRegistry:
+def local_registry() -> ModelRegistry:
+    """The embedded models (smollm2, gemma3) routed to the local llama.cpp server's provider."""
     specs = {s.alias: replace(s, chain=(Route(LOCAL_PROVIDER, s.primary.model),)) for s in LOCAL_MODELS}
     return ModelRegistry(specs, next(iter(specs)))
 
@@ -151,7 +163,7 @@ async def _backend(settings: Settings, backend: Backend) -> AsyncIterator[tuple[
             )
             return {LOCAL_PROVIDER: provider}
 
-        yield _local_registry(), providers
+        yield local_registry(), providers
     finally:
         server.stop()
 
