@@ -43,9 +43,9 @@ __all__ = [
     "EvalOptions",
     "ModelResult",
     "ProvidersFn",
+    "local_registry",
     "run_evals",
     "save_results",
-    "local_registry",
 ]
 
 Backend = Literal["auto", "local", "configured"]
