@@ -70,5 +70,7 @@ def test_answered_refuses_silence_and_fixed_phrases_and_a_broken_call_fails_ever
     assert not _ok("answered", _call(("hi", "")))
     assert not _ok("answered", _call(("hi", "Sorry, could you say that again?")))
     assert _ok("answered", _call(("hi", "Hello, this is Jamie.")))
+    echo = "Put me through to the manager right now."
+    assert not _ok("answered", _call((echo, f"{echo} mendatang {echo}")))
     broken = _call(("hi", "Hello"), error="ValueError: boom")
     assert not _ok("no_markdown", broken)

@@ -114,6 +114,9 @@ def _answered(record: CallRecord, params: dict[str, Any], ctx: CheckContext) -> 
             return False, f"turn {i + 1}: Jamie said nothing"
         if text.lower() in fixed:
             return False, f"turn {i + 1}: only the fixed phrase {text!r}"
+        heard = " ".join(turn.caller.lower().split())
+        if len(heard.split()) >= 6 and heard in " ".join(text.lower().split()):
+            return False, f"turn {i + 1}: repeated the caller's words instead of answering"
     return True, "every turn answered"
 
 
