@@ -42,6 +42,9 @@ def default_faces(core: Core) -> list[Face]:
     from pete_vapi import vapi_face
 
     faces.append(vapi_face(core))
+    from pete_mcp.faces.github_webhook import github_webhook_face
+
+    faces.append(github_webhook_face(core))
     from pete_mcp.faces.dashboard import dashboard_face
 
     faces.append(dashboard_face(core))

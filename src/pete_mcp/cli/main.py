@@ -12,6 +12,7 @@ import click
 
 from pete_mcp.core import Settings
 
+from .evals import eval_command, export_dataset_command, modelfile_command, opt_out_command
 from .tenants import tenants
 
 __all__ = ["main"]
@@ -165,6 +166,13 @@ def users_remove(name: str) -> None:
     from .users import remove_user
 
     remove_user(Settings(), name)
+
+
+# The improvement loop (docs/evals.md): `pete eval`, `pete export-dataset`, `pete modelfile`, `pete opt-out`.
+main.add_command(eval_command)
+main.add_command(export_dataset_command)
+main.add_command(modelfile_command)
+main.add_command(opt_out_command)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
      │    └── JobFailed          the RunPod job ran and failed (carries the worker's error)
      ├── AuthError               a credential was refused (ours, or upstream's)
      ├── DeployError             a RunPod deploy or rollback failed
+     ├── QualityGateRefused      a switch or deploy failed the eval-score gate (EVAL_MIN_SCORE)
      └── StoreError              the store (SQLite or PostgreSQL) could not read or write
           └── StoreUnavailable   the database cannot be reached right now
 
@@ -35,6 +36,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QualityGateRefused",
     "StoreError",
     "StoreUnavailable",
 ]
@@ -140,3 +142,10 @@ class StoreError(PeteError):
 class StoreUnavailable(StoreError):
     code = "store_unavailable"
     status = 503
+
+
+class QualityGateRefused(PeteError):
+    """A model's latest saved eval score is below EVAL_MIN_SCORE (or missing where one is required)."""
+
+    code = "quality_gate"
+    status = 409

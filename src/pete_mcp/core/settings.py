@@ -332,6 +332,41 @@ class Settings(BaseSettings):
     )
     oauth_signin_window_s: float = Field(default=900.0, description="Window of the sign-in rate limit, in seconds.")
 
+    # --- evals, quality gates, training data (docs/evals.md)
+    eval_min_score: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Lowest latest `pete eval` score (0-1) a model needs before switch_model or deploy; unset → off.",
+    )
+    eval_require_run: bool = Field(
+        default=False, description="With EVAL_MIN_SCORE: also refuse a model that has no saved eval run."
+    )
+    eval_gate_suite: str = Field(
+        default="", description="Suite whose latest score the gate reads (e.g. tenant_calls); empty → the newest run."
+    )
+    eval_deploy_models: str = Field(
+        default="", description="Comma-separated aliases whose scores gate a deploy; empty → the active model."
+    )
+
+    # --- GitHub → deploy (docs/github-deploy.md)
+    github_webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret of the GitHub webhook (X-Hub-Signature-256); unset → /github/webhook is off."
+    )
+    github_deploy_workflows: str = Field(
+        default="", description="Comma-separated workflow names whose successful workflow_run deploys; empty → none."
+    )
+    github_deploy_on_release: bool = Field(default=True, description="Deploy the tag of a published GitHub release.")
+    deploy_image_template: str = Field(
+        default="", description="Worker image for a GitHub tag, e.g. ghcr.io/acme/pete-worker:{tag}; empty → no deploy."
+    )
+    github_deploy_environment: str = Field(
+        default="production", description="Environment name of the GitHub deployments Pete reports."
+    )
+    github_deploy_follow_s: float = Field(
+        default=900.0, description="How long a webhook deploy follows the rollout before reporting it unfinished."
+    )
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)

@@ -46,6 +46,7 @@ from ._face import Face
 from .auth import DASHBOARD_SCOPES, build_verifier, missing_scope_message
 from .cli_token import CliToken
 from .desk_api import desk_routes
+from .evals_api import evals_routes
 from .operator_api import operator_routes
 from .recent_log import RecentLog
 from .workers_api import workers_routes
@@ -290,10 +291,10 @@ class DashboardApi:
         )
 
     def _build_deployer(self) -> Any:
-        from pete_mcp.ops import Deployer
+        from pete_mcp.ops import gated_deployer
         from pete_mcp.runpod import rest_from_settings
 
-        return Deployer(rest_from_settings(self.core.settings, self.core.http), self.core.store, self.core.events)
+        return gated_deployer(self.core, rest_from_settings(self.core.settings, self.core.http))
 
     @staticmethod
     async def _follow_deploy(deployer: Any, record: Any) -> None:
@@ -358,6 +359,7 @@ def dashboard_face(
         *desk_routes(core, api.refuse),
         *workers_routes(core, api.refuse),
         *operator_routes(api),
+        *evals_routes(core),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

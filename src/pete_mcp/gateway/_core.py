@@ -35,6 +35,8 @@ from pete_mcp.core import (
     Store,
     TextDelta,
 )
+from pete_mcp.core.errors import QualityGateRefused
+from pete_mcp.core.eval_scores import QualityGate
 from pete_mcp.metrics import Metrics, RequestRecord, span_attributes
 from pete_mcp.routing import (
     Router,
@@ -169,10 +171,19 @@ class Core:
             ProviderError / ProviderTimeout / ConfigError: the new model did not warm up or
                 answer within `switch_budget_s`; the old model stays active and the failed
                 try is recorded with the reason.
+            QualityGateRefused: EVAL_MIN_SCORE is set and the alias's latest eval score is
+                below it (recorded as a failed try; nothing is warmed).
         """
         spec = self.models.get(alias)
         async with self._switch_lock:
             previous = self.active_alias
+            try:
+                await QualityGate.from_settings(self.settings, self.store).check([alias], action=f"switch to {alias!r}")
+            except QualityGateRefused as exc:
+                await record_switch(
+                    self.store, from_model=previous, to_model=alias, warmup_s=None, by=by, ok=False, detail=str(exc)
+                )
+                raise
             check = None
             if warm:
                 try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .deploy import Deployer, DeployRecord, RolloutState, recent_images
+from .deploy import Deployer, DeployRecord, RolloutState, deploy_gate, gated_deployer, recent_images
 from .doctor import run_doctor
 from .health import HealthReport, run_checks
 from .operator_view import OUTCOMES, call_outcome, recent_calls, servable_models
@@ -26,8 +26,10 @@ __all__ = [
     "WorkerReport",
     "WorkerSource",
     "call_outcome",
+    "deploy_gate",
     "diagnose",
     "fit_turn",
+    "gated_deployer",
     "read_report",
     "recent_calls",
     "recent_images",

@@ -343,4 +343,38 @@ CREATE TABLE IF NOT EXISTS signin_attempts (
 CREATE INDEX IF NOT EXISTS signin_attempts_at ON signin_attempts(at);
 """,
     ),
+    Migration(
+        5,
+        "the improvement loop: saved eval runs, callers who opted out of training data, GitHub deliveries",
+        """
+CREATE TABLE IF NOT EXISTS eval_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    model TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    suite_version INTEGER NOT NULL,
+    cases INTEGER NOT NULL,
+    cases_passed INTEGER NOT NULL,
+    score REAL NOT NULL,
+    checks TEXT NOT NULL DEFAULT '{}',
+    failing TEXT NOT NULL DEFAULT '[]',
+    log_path TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS eval_runs_model ON eval_runs(model, id);
+-- Calls whose caller opted out of having their transcript used for training (never exported).
+CREATE TABLE IF NOT EXISTS conversation_opt_outs (
+    conversation_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+-- GitHub webhook deliveries already handled (X-GitHub-Delivery), so a redelivery does nothing.
+CREATE TABLE IF NOT EXISTS github_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL DEFAULT ''
+);
+""",
+    ),
 )

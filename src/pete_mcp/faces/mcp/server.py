@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from pete_mcp.core import ConfigError, Settings
 from pete_mcp.gateway import Core, build_core
-from pete_mcp.ops import Deployer, WorkerSource, worker_source
+from pete_mcp.ops import Deployer, WorkerSource, gated_deployer, worker_source
 from pete_mcp.runpod import rest_from_settings
 
 from .._face import Face
@@ -42,6 +42,7 @@ from .resources import register_resources, serve_legacy_subscriptions
 from .runtime import FaceRuntime
 from .tools import register_tools
 from .tools_desk import register_desk_tools
+from .tools_eval import register_eval_tools
 from .tools_workers import register_worker_tools
 
 __all__ = ["build_mcp_server", "main", "mcp_face", "transport_security"]
@@ -125,7 +126,7 @@ def build_mcp_server(
 
     def get_deployer() -> Deployer:
         if not deployers:
-            deployers.append(Deployer(rest_from_settings(settings, core.http), core.store, core.events))
+            deployers.append(gated_deployer(core, rest_from_settings(settings, core.http)))
         return deployers[0]
 
     sources: list[WorkerSource | None] = [workers] if workers is not None else []
@@ -139,6 +140,8 @@ def build_mcp_server(
     register_worker_tools(mcp, get_workers)
     register_live_tool(mcp, core, tracker, get_deployer)
     register_desk_tools(mcp, core)
+    register_tools(mcp, core, tracker, get_deployer)
+    register_eval_tools(mcp, core)
     register_resources(mcp, core, recent)
     register_prompts(mcp)
     register_completions(mcp, core)
