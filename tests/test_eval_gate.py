@@ -94,7 +94,7 @@ async def test_latest_scores_reach_the_mcp_tool_and_the_dashboard_api(
         assert {r["model"]: r["score"] for r in out["results"]} == {"backup": 0.6, "jamie": 0.75}
         assert out["min_score"] == 0.5
         app = build_app(core, faces=[dashboard_face(core, services=False)], manage_core=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as http:
             api = (await http.get("/api/evals/latest")).json()
         assert [(r["model"], r["score"]) for r in api["latest"]] == [("backup", 0.6), ("jamie", 0.75)]
         assert api["gate"]["min_score"] == 0.5

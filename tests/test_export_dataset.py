@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from pete_mcp.cli import main
 from pete_mcp.core import InputError, Store
 from pete_mcp.core.models import JAMIE_SYSTEM_PROMPT, ModelSpec, Route
+from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_mcp.evals.dataset import ExportFilters, export_dataset, set_opt_out
 from pete_mcp.evals.modelfile import ModelfileParams, render_modelfile
 from pete_mcp.evals.redact import Redactor
@@ -27,6 +28,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = Store(tmp_path / "pete.sqlite3")
     store.open()
     try:
+        await upsert_tenants(store, DEMO_TENANTS)  # the directory whose names the export must never hold
         yield store
     finally:
         store.close()

@@ -141,7 +141,7 @@ async def hook(tmp_path: Path, openai_standin: Any, runpod: RunPodStandIn, **set
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://pete.test") as client,
+            httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client,
         ):
             yield Hook(core, client, github, runpod)
 

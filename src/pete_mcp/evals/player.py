@@ -29,7 +29,7 @@ from .suite import Case, SuiteTenant
 
 __all__ = ["EvalStack", "eval_stack"]
 
-_BASE = "http://pete-eval.test"  # never resolved: the transport is the app itself
+_BASE = "http://127.0.0.1"  # never dialled: the transport is the app itself (a loopback Host passes the check)
 
 
 @dataclass

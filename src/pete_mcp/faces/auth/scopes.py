@@ -49,11 +49,13 @@ TOOL_SCOPES: dict[str, str] = {
     "worker_logs": READ,
     "live_status": READ,
     "list_desk": READ,
+    "eval_scores": READ,
     "run_prompt": OPERATE,
     "get_job": OPERATE,  # a job's reply is prompt output: whoever may prompt may read it
     "cancel_job": OPERATE,
     "switch_model": OPERATE,
     "close_desk_item": OPERATE,
+    "run_eval": OPERATE,  # runs the models: it costs what prompting costs
     "deploy": DEPLOY,
     "rollback": DEPLOY,
     "purge_queue": DEPLOY,

@@ -39,7 +39,7 @@ def register_eval_tools(mcp: MCPServer, core: Core, *, command: Sequence[str] | 
     base = list(command or [sys.executable, "-m", "pete_mcp.cli", "eval"])
     book = EvalScoreBook(core.store)
 
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(title="Run the eval suite", annotations=WRITE)
     async def run_eval(
         models: Annotated[list[str], Field(min_length=1, max_length=4, description="Aliases from list_models.")],
         limit: Annotated[int, Field(ge=1, le=100, description="Cases per suite (small models are slow).")] = 5,
@@ -74,7 +74,7 @@ def register_eval_tools(mcp: MCPServer, core: Core, *, command: Sequence[str] | 
         results = json.loads(done.stdout.decode())["results"]
         return EvalScoresView(min_score=core.settings.eval_min_score, results=results)
 
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="Latest eval scores", annotations=READ_ONLY_LOCAL)
     async def eval_scores(
         suite: Annotated[str | None, Field(description="Only this suite (e.g. tenant_calls).")] = None,
     ) -> EvalScoresView:
