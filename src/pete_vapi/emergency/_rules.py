@@ -28,6 +28,7 @@ PERSON = (
     "guy|lady|wife|husband|tenant|worker|mom|dad|mother|father|baby|grandma|grandpa|im|friend|roommate"
 )
 INTRUDER = "someone|somebody|guy|man|men|woman|person|people|they|stranger*|thief|thieves|burglar*|intruder*"
+NOT_INSIDE = "complex|building|manager|office|parking|above|below|next|across|upstairs|downstairs"
 PLACE = "apartment|unit|house|home|room|bedroom|place|condo|garage|car|cars|storage|basement|building"
 HEATER = "heat|heater*|heating|furnace|boiler|radiator*"
 COLD_NUMBERS = "|".join(str(n) for n in range(46))
@@ -183,7 +184,8 @@ HAZARDS: tuple[HazardRule, ...] = (
             "a|been|another break|breakin ~0 in|ins -the|my|our|your|lease",
             f"break|breakin ~0 in|ins ~0 the|my|our ~0 {PLACE}",
             f"{INTRUDER} ~3 try* ~0 to ~0 get|break|open|force|kick|come ~2 in|into|door*|window*|lock*",
-            f"{INTRUDER} ~2 in|inside ~1 my|our|the ~0 {PLACE} -complex|building|manager|office|parking",
+            # "the person in the unit above" is a neighbour, not an intruder.
+            f"{INTRUDER} ~2 in|inside ~1 my|our|the ~0 {PLACE} -{NOT_INSIDE}",
             "door ~3 kicked|forced|broken|pried|jimmied ~0 in|open",
             "kicked|forced|pried ~2 door*|lock*",
         ),
