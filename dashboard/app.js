@@ -5,6 +5,7 @@
 
 const { renderLineChart, renderBars, formatSeconds } = window.PeteCharts;
 window.PeteAuth = () => authHeaders();
+window.PeteFetch = (url, options) => apiFetch(url, options);  // operator.js and evals.js read through it
 const TOKEN_KEY = "pete-token";
 const METRICS_EVERY_MS = 5000;
 const HEALTH_EVERY_MS = 30000;
@@ -50,6 +51,11 @@ function token() {
 function authHeaders() {
   const t = token();
   return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+/* Every /api call carries the token when one is entered: beyond loopback reads need it too. */
+function apiFetch(url, options = {}) {
+  return fetch(url, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
 }
 
 function setStatus(id, message, kind) {
@@ -216,7 +222,7 @@ function renderHistory(s) {
 /* --- fetching ----------------------------------------------------------------------------- */
 async function refreshMetrics() {
   try {
-    const response = await fetch("/api/metrics", { cache: "no-store" });
+    const response = await apiFetch("/api/metrics", { cache: "no-store" });
     if (response.ok) renderSnapshot(await response.json());
   } catch (_) { /* the connection badge says so */ }
 }
@@ -230,7 +236,7 @@ function refreshSoon() {
 async function refreshHealth() {
   const badge = $("health");
   try {
-    const response = await fetch("/api/health", { cache: "no-store" });
+    const response = await apiFetch("/api/health", { cache: "no-store" });
     const body = await response.json();
     setText("health-summary", `${body.passed}/${body.counted} checks ok`);
     badge.className = `pill ${body.status === "ok" ? "pill-ok" : body.status === "failing" ? "pill-bad" : "pill-warn"}`;
@@ -244,7 +250,7 @@ async function refreshHealth() {
 }
 
 async function refreshModels() {
-  const response = await fetch("/api/models", { cache: "no-store" });
+  const response = await apiFetch("/api/models", { cache: "no-store" });
   const body = await response.json();
   state.models = body.models;
   state.active = body.active;
@@ -269,7 +275,7 @@ async function refreshModels() {
 
 /* --- live events ----------------------------------------------------------------------- */
 function connectEvents() {
-  const source = new EventSource("/api/events");
+  const source = new EventSource(token() ? `/api/events?access_token=${encodeURIComponent(token())}` : "/api/events");
   const conn = $("conn");
   source.onopen = () => { setText("conn-status", "live"); conn.className = "pill pill-ok"; refreshMetrics(); };
   source.onerror = () => { setText("conn-status", "reconnecting…"); conn.className = "pill pill-warn"; };
@@ -307,7 +313,7 @@ async function sendPrompt(event) {
   setStatus("prompt-status", "Sending…");
   const body = { prompt: $("prompt-text").value, model: $("prompt-model").value || null, max_tokens: 96 };
   try {
-    const response = await fetch("/api/prompt", {
+    const response = await apiFetch("/api/prompt", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...authHeaders() },
       body: JSON.stringify(body),
@@ -349,7 +355,7 @@ async function switchModel(event) {
   button.disabled = true;
   setStatus("switch-status", `Warming ${model}…`);
   try {
-    const response = await fetch("/api/switch", {
+    const response = await apiFetch("/api/switch", {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
       body: JSON.stringify({ model }),
@@ -373,13 +379,13 @@ async function deploy(event) {
   const button = $("deploy-send");
   button.disabled = true;
   try {
-    const preview = await fetch(`/api/deploy/preview?image=${encodeURIComponent(image)}`, { headers: authHeaders(), cache: "no-store" });
+    const preview = await apiFetch(`/api/deploy/preview?image=${encodeURIComponent(image)}`, { headers: authHeaders(), cache: "no-store" });
     if (!preview.ok) { setStatus("deploy-status", await errorMessage(preview), "error"); return; }
     const plan = await preview.json();
     const ok = await window.PeteOperator.confirm("Deploy a new worker image?", `RunPod rolls workers onto ${plan.image}; requests in flight finish on their worker.`, plan.current_image || "unknown", plan.image, "Deploy");
     if (!ok) { setStatus("deploy-status", "Deploy cancelled; nothing changed."); return; }
     setStatus("deploy-status", `Starting the deploy of ${image}…`);
-    const response = await fetch("/api/deploy", {
+    const response = await apiFetch("/api/deploy", {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
       body: JSON.stringify({ image }),
@@ -399,7 +405,7 @@ async function deploy(event) {
 async function viewLogs() {
   const output = $("logs-output");
   try {
-    const response = await fetch("/api/logs?limit=200", { headers: authHeaders(), cache: "no-store" });
+    const response = await apiFetch("/api/logs?limit=200", { headers: authHeaders(), cache: "no-store" });
     if (!response.ok) { setStatus("logs-status", await errorMessage(response), "error"); output.hidden = true; return; }
     const body = await response.json();
     output.textContent = body.entries.map((e) => `${new Date(e.at * 1000).toLocaleTimeString()} ${e.level} ${e.source}: ${e.message}`).join("\n") || "(no log lines yet)";

@@ -35,7 +35,7 @@
 
   async function refresh() {
     try {
-      const response = await fetch("/api/evals/latest", { cache: "no-store" });
+      const response = await window.PeteFetch("/api/evals/latest", { cache: "no-store" });
       if (response.ok) render(await response.json());
     } catch {
       // the panel keeps its last content; the rest of the page reports connectivity

@@ -127,7 +127,7 @@ async function refreshCalls() {
   if (outcome) params.set("outcome", outcome);
   if (q) params.set("q", q);
   try {
-    const response = await fetch(`/api/calls?${params}`, { cache: "no-store" });
+    const response = await window.PeteFetch(`/api/calls?${params}`, { cache: "no-store" });
     if (!response.ok) return;
     const body = await response.json();
     renderLiveCalls(body.live);
@@ -179,7 +179,7 @@ async function openTranscript(callId, caller) {
   $("transcript-title").textContent = `Transcript — ${caller || callId}`;
   const list = $("transcript-list");
   list.replaceChildren();
-  const response = await fetch(`/api/calls/${encodeURIComponent(callId)}`, { cache: "no-store" });
+  const response = await window.PeteFetch(`/api/calls/${encodeURIComponent(callId)}`, { cache: "no-store" });
   if (!response.ok) { list.appendChild(line({ role: "note", text: await errorMessage(response) })); return; }
   const call = await response.json();
   for (const entry of call.transcript) list.appendChild(line(entry));
@@ -199,7 +199,7 @@ async function refreshDesk() {
   const status = $("desk-status").value;
   const list = $("desk-list");
   try {
-    const response = await fetch(`/api/desk/${kind}?status=${status}&limit=50`, { cache: "no-store" });
+    const response = await window.PeteFetch(`/api/desk/${kind}?status=${status}&limit=50`, { cache: "no-store" });
     if (response.status === 404 && !(await response.clone().json().catch(() => ({}))).items) {
       state.deskMissing = true;
       list.replaceChildren(item("The desk lists are not available on this gateway.", "muted"));
@@ -236,7 +236,7 @@ function item(text, cls) {
 async function closeDesk(kind, id) {
   const ok = await confirmAction(`Close ${kind.replace(/s$/, "")} #${id}?`, "It moves to the closed list with your note.", null, null, "Close it");
   if (!ok) return;
-  const response = await fetch(`/api/desk/${kind}/${encodeURIComponent(id)}/close`, {
+  const response = await window.PeteFetch(`/api/desk/${kind}/${encodeURIComponent(id)}/close`, {
     method: "POST", headers: { "Content-Type": "application/json", ...auth() }, body: JSON.stringify({ note: "closed from the dashboard" }),
   });
   setStatus("desk-status-line", response.ok ? `Closed #${id}.` : await errorMessage(response), response.ok ? "ok" : "error");
@@ -246,7 +246,7 @@ async function closeDesk(kind, id) {
 /* --- jobs --------------------------------------------------------------------------------- */
 async function refreshJobs() {
   try {
-    const response = await fetch("/api/jobs", { cache: "no-store" });
+    const response = await window.PeteFetch("/api/jobs", { cache: "no-store" });
     if (!response.ok) return;
     const body = await response.json();
     renderActiveJobs(body.active);
@@ -285,7 +285,7 @@ async function cancelJob(job) {
   const id = job.job_id || job.id;
   const ok = await confirmAction(`Cancel job ${id}?`, `The ${job.alias} reply for ${job.source} stops now and the caller gets an error.`, null, null, "Cancel the job");
   if (!ok) return;
-  const response = await fetch(`/api/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST", headers: auth() });
+  const response = await window.PeteFetch(`/api/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST", headers: auth() });
   setStatus("jobs-status", response.ok ? `Cancelled ${id}.` : await errorMessage(response), response.ok ? "ok" : "error");
   refreshJobs();
 }
@@ -310,7 +310,7 @@ function onDeployEvent(data) {
 async function rollback() {
   const ok = await confirmAction("Roll back the last deploy?", "Workers return to the image the last deploy replaced.", null, null, "Roll back");
   if (!ok) return;
-  const response = await fetch("/api/rollback", { method: "POST", headers: auth() });
+  const response = await window.PeteFetch("/api/rollback", { method: "POST", headers: auth() });
   if (!response.ok) { setStatus("deploy-status", await errorMessage(response), "error"); return; }
   const record = await response.json();
   setStatus("deploy-status", `Rollback #${record.id}: ${record.previous_image} → ${record.image} is ${record.status}.`, "ok");
@@ -345,6 +345,7 @@ function start() {
   $("desk-filter").addEventListener("submit", (e) => e.preventDefault());
   $("transcript-close").addEventListener("click", () => { state.transcriptFor = null; $("transcript-panel").hidden = true; });
   $("rollback-send").addEventListener("click", rollback);
+  $("token").addEventListener("input", () => { refreshDesk(); refreshCalls(); refreshJobs(); });  // lists a token unlocks
   refreshCalls();
   refreshJobs();
   refreshDesk();

@@ -167,7 +167,7 @@ async def test_the_page_loads_with_health_status_and_models(running: Running, br
     await expect(page).to_have_title("Pete — status")
     await expect(page.locator("#health-summary")).to_have_text(re.compile(r"^\d+/\d+ checks ok$"))
     await expect(page.locator("#active-model")).to_have_text("smollm2")
-    await expect(page.locator("#models-available")).to_have_text("2")
+    await expect(page.locator("#models-available")).to_have_text("2 of 2")  # servable of registered
     await expect(page.locator("#endpoint-state")).to_have_text("N/A")  # no RunPod provider here
     await expect(page.get_by_role("heading", name="Quick actions")).to_be_visible()
 
@@ -240,7 +240,13 @@ async def test_actions_without_the_token_are_refused(running: Running, browser: 
 async def test_the_page_fits_a_phone_and_is_keyboard_usable(running: Running, browser: Browser) -> None:
     page = await open_page(browser, running.url, width=390, height=844)
     overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, "the page scrolls sideways on a phone"
+    wide = await page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .filter(e => !e.parentElement.closest('.table-wrap'))  // scrolls inside its own box
+            .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+    )
+    assert overflow <= 0, f"the page scrolls sideways on a phone: {wide}"
     await page.keyboard.press("Tab")
     await expect(page.locator(".skip-link")).to_be_focused()
     await page.keyboard.press("Enter")

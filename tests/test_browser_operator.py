@@ -4,8 +4,7 @@ job, the deploy confirmation shows both images, the checks grid and the servable
 desktop width and at a 375 px phone width, each checked with axe-core (no serious or critical
 violations). axe-core comes from npm (`npm ci`) and is injected into the page as `axe.min.js`.
 
-The desk lists (`/api/desk/*`) are built on another branch: until it merges, this test serves a
-tiny STAND-IN of that contract (clearly marked below) so the panel and its close action are driven.
+The desk panel reads the real `/api/desk/*` routes over a ticket the test records first.
 
 Screenshots at both widths land in the test's tmp dir, or in docs/img/ with PETE_UPDATE_SCREENSHOTS=1.
 """
@@ -21,15 +20,13 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from pete_mcp.app import build_app
 from pete_mcp.contract import Message
 from pete_mcp.core import Cancelled
+from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.core.settings import Settings
-from pete_mcp.faces._face import Face
+from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.gateway import ChatTurn, Core, build_core
 from pete_vapi import vapi_face
@@ -58,46 +55,6 @@ pytest.importorskip("playwright.async_api", reason="playwright is not installed 
 from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 
-# --- STAND-IN (test only) for the desk contract built on another branch -------------------------
-def desk_standin() -> Face:
-    """`GET /api/desk/{kind}` and `POST /api/desk/{kind}/{id}/close`, as the desk branch specifies them."""
-    items = {
-        "tickets": [
-            {
-                "id": 1001,
-                "kind": "ticket",
-                "status": "open",
-                "summary": "Kitchen cabinet door loose",
-                "unit": "4B",
-                "category": "general",
-                "urgency": "routine",
-                "caller": "***-***-4567",
-            }
-        ]
-    }
-
-    async def listing(request: Request) -> JSONResponse:
-        kind, status = request.path_params["kind"], request.query_params.get("status", "open")
-        rows = [i for i in items.get(kind, []) if status == "all" or i["status"] == status]
-        return JSONResponse({"kind": kind, "items": rows})
-
-    async def close(request: Request) -> JSONResponse:
-        kind, item_id = request.path_params["kind"], int(request.path_params["item_id"])
-        for row in items.get(kind, []):
-            if row["id"] == item_id:
-                row["status"] = "closed"
-                return JSONResponse(row)
-        return JSONResponse({"error": {"code": "not_found", "message": f"no {kind} {item_id}"}}, status_code=404)
-
-    return Face(
-        "desk-standin",
-        [Route("/api/desk/{kind}", listing), Route("/api/desk/{kind}/{item_id}/close", close, methods=["POST"])],
-    )
-
-
-# --- end of the stand-in ---------------------------------------------------------------------------
-
-
 @dataclass
 class Running:
     url: str
@@ -112,10 +69,17 @@ async def running(tmp_path: Path, runpod_standin: RunPodStandIn) -> AsyncIterato
     core = build_core(settings, providers={"local": slow}, registry=jamie_registry("local"))
     faces = [
         vapi_face(core),
-        desk_standin(),
         dashboard_face(core, services=False, deployer=standin_deployer(core, runpod_standin)),
     ]
     async with serving(build_app(core, faces=faces)) as url:
+        await upsert_tenants(core.store, DEMO_TENANTS)  # the board names callers from the directory
+        await PropertyDesk(core.store).create_maintenance_request(
+            call_id="call-desk",
+            unit="4B",
+            category="general",
+            description="Kitchen cabinet door loose",
+            callback_number="+15551234567",
+        )
         yield Running(url, core, slow)
 
 
@@ -189,7 +153,7 @@ async def test_the_operator_panels_work_as_a_person_uses_them(
     await expect(page.locator("#transcript-list li")).to_have_count(4, timeout=5_000)
     await expect(page.locator("#transcript-list")).to_contain_text("It is the kitchen one")
 
-    # the desk (stand-in contract): an open ticket, closed from the page
+    # the desk: an open ticket, closed from the page
     await expect(page.locator("#desk-list")).to_contain_text("Kitchen cabinet door loose")
     await page.get_by_role("button", name="Close ticket 1001").click()
     await page.locator("#confirm-ok").click()
