@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,12 @@ async def test_endpoint_status_and_purge_with_a_refused_runpod_key_say_so(
     assert out is not None and out["configured"] and not out["reachable"]
     assert "401" in out["detail"] and "RUNPOD_API_KEY" in out["detail"] + (out["hint"] or "")
     assert purge.is_error and "401" in text_of(purge)
+
+
+def test_building_the_server_registers_each_tool_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from pete_mcp.faces.mcp import build_mcp_server
+    from tests.support.mcp import make_core
+
+    with caplog.at_level(logging.WARNING):
+        build_mcp_server(make_core(tmp_path, OpenAIStandIn()))
+    assert "already exists" not in caplog.text  # a second registration would silently replace the first

@@ -140,7 +140,6 @@ def build_mcp_server(
     register_worker_tools(mcp, get_workers)
     register_live_tool(mcp, core, tracker, get_deployer)
     register_desk_tools(mcp, core)
-    register_tools(mcp, core, tracker, get_deployer)
     register_eval_tools(mcp, core)
     register_resources(mcp, core, recent)
     register_prompts(mcp)
