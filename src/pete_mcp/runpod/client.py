@@ -300,8 +300,8 @@ class RunPodClient:
         """Stream `POST /openai/v1/chat/completions` (`stream: true` forced), yielding chunk dicts.
 
         Parsed incrementally as the SSE arrives. Not retried once sent (it creates a job).
-        RunPod gives no job id on this route; closing the stream early hangs up, which is
-        how the caller stops the job.
+        RunPod gives no job id on this route (Pete's worker adds `runpod_job_id` to its first
+        chunk); closing the stream early hangs up.
 
         Raises:
             JobFailed: the job failed (an `{"error": ...}` frame or error body).
@@ -357,14 +357,16 @@ class RunPodClient:
         `use_openai_route=False`: `/run` plus the tight `/stream` loop over the worker's
         `StreamChunk`s; `JobStarted(job_id)` comes first and `ChatStream.job_id` is set as soon
         as `/run` answers. `use_openai_route=True`: the OpenAI route's SSE (real push); RunPod
-        gives no job id there, so no `JobStarted`. Use it as `async with`: leaving early, or
-        cancellation of the consuming task, stops the job (`/cancel`, shielded; or hanging up).
+        gives no job id there, but Pete's worker sends it in its opening frame, so `JobStarted`
+        comes once a worker has the job. Use it as `async with`: leaving early, or cancellation
+        of the consuming task, stops the job (hanging up, then `/cancel` once the id is known;
+        shielded).
         """
         chat = job if isinstance(job, ChatJob) else ChatJob.model_validate(dict(job))
         chat = chat.model_copy(update={"stream": True})
         stream = ChatStream()
         if use_openai_route:
-            stream.attach(openai_events(self, chat))
+            stream.attach(openai_events(self, chat, stream))
         else:
             stream.attach(runpod_stream_events(self, chat, stream))
         return stream
