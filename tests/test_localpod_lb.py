@@ -10,7 +10,11 @@ import httpx
 import openai
 import pytest
 
+from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.core import CONVERSATION, Completion
 from pete_mcp.local.localpod import DEFAULT_LB_WORKER_COMMAND, LocalPodConfig
+from pete_mcp.routing import RunPodLBProvider
+from pete_mcp.runpod import RunPodLBClient
 from tests.support.localpod import REPO_ROOT, running_localpod
 from tests.support.model_server import RunningModelServer
 
@@ -112,3 +116,39 @@ async def test_hanging_up_on_a_load_balanced_stream_frees_the_worker(
                 while worker.inflight:  # noqa: ASYNC110 (the relay's close is not an event we can await)
                     await anyio.sleep(0.05)
             assert pod.health()["workers"]["idle"] == 1
+
+
+async def test_the_gateway_keeps_each_calls_turns_on_one_worker(
+    localpod_config: MakeConfig, model_server: RunningModelServer
+) -> None:
+    """RunPodLBProvider against the local load-balancing endpoint: turns of one call reuse the
+    worker that answered its first turn, while the endpoint spreads calls over idle workers."""
+    async with running_localpod(lb_config(localpod_config, model_server, workers=2)) as pod:
+        await pod.wait_for_workers(2, timeout_s=180)
+        async with httpx.AsyncClient() as http:
+            provider = RunPodLBProvider(RunPodLBClient(http, base_url=pod.lb_url, api_key=pod.api_key))
+            options = ChatOptions(max_tokens=4, temperature=0.0)
+
+            async def turn(call: str | None, text: str) -> Completion:
+                token = CONVERSATION.set(call)
+                try:
+                    events = [
+                        e
+                        async for e in provider.stream(
+                            model_server.chat_model, [Message(role="user", content=text)], options
+                        )
+                    ]
+                finally:
+                    CONVERSATION.reset(token)
+                assert isinstance(events[-1], Completion) and events[-1].text
+                return events[-1]
+
+            async with provider:
+                workers = {(await turn(None, f"Hello {i}")).worker_id for i in range(2)}
+                assert len(workers) == 2  # without a call, requests spread
+                first = await turn("call-a", "Is rent due on the first?")
+                later = [await turn("call-a", f"And turn {i}?") for i in range(3)]
+                assert {c.worker_id for c in later} == {first.worker_id}
+                assert provider.affinity.get("call-a") == first.worker_id
+                assert (await provider.health()).ok
+                assert provider.readiness() == "warm"  # from the /ping just noted

@@ -23,6 +23,7 @@ from .events import Event, EventBus, Subscription
 from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
 from .provider import (
+    CONVERSATION,
     Completion,
     JobStarted,
     ModelProvider,
@@ -38,6 +39,7 @@ from .sse import DONE, iter_sse_data, sse_frame
 from .store import Store
 
 __all__ = [
+    "CONVERSATION",
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
     "AuthError",

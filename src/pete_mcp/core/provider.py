@@ -9,12 +9,14 @@ implementing this and one line in `build_core`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 
 __all__ = [
+    "CONVERSATION",
     "Completion",
     "JobStarted",
     "ModelProvider",
@@ -25,6 +27,11 @@ __all__ = [
     "TextDelta",
     "close_stream",
 ]
+
+
+CONVERSATION: ContextVar[str | None] = ContextVar("pete_conversation", default=None)
+"""The conversation (call) the turn being routed belongs to, set by `Core.chat`: a provider that
+can keep a call on one worker (RunPod load-balancing affinity) keys on it. None outside a call."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ router, metrics and events. Faces call `core.chat(...)`, `core.switch_model(...)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +19,7 @@ import httpx
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
+    CONVERSATION,
     DEFAULT_RESERVE_TOKENS,
     Completion,
     Conversations,
@@ -197,6 +199,7 @@ class Core:
                 context.insert(0, Message(role="system", content=spec.system_prompt))
         self.metrics.active_jobs += 1
         completion: Completion | None = None
+        conversation = CONVERSATION.set(turn.conversation_id)  # a provider may keep the call on one worker
         try:
             async for event in self.router.stream(spec, context, turn.options):
                 if isinstance(event, Completion):
@@ -208,6 +211,8 @@ class Core:
             raise
         finally:
             self.metrics.active_jobs -= 1
+            with contextlib.suppress(ValueError):  # closed from another context: nothing to restore there
+                CONVERSATION.reset(conversation)
         assert completion is not None, "a provider stream must end with a Completion"
         if turn.conversation_id:
             await self.conversations.record_reply(

@@ -27,20 +27,18 @@ import httpx
 
 from pete_mcp.contract import ChatJob
 from pete_mcp.core import (
-    DONE,
     ConfigError,
     PeteError,
-    ProviderError,
     ProviderTimeout,
     Settings,
-    iter_sse_data,
 )
 
 from ._chat import ChatEvent, ChatStream, SeenStatus, openai_events, runpod_stream_events
 from ._http import PROVIDER, RetryPolicy, RunPodHTTP, Sleep, parse_body
-from ._outcomes import raise_for_job, raise_openai_error, raise_openai_job_error
+from ._openai_sse import openai_chunks
+from ._outcomes import raise_for_job
 from ._queue_watch import QueueWatch
-from ._requests import OPENAI_JOB_ERROR_STATUSES, JobInput, PolicyInput, job_path, json_object, request_body, sse_json
+from ._requests import OPENAI_JOB_ERROR_STATUSES, JobInput, PolicyInput, job_path, json_object, request_body
 from ._wire import (
     TERMINAL_STATUSES,
     EndpointHealth,
@@ -316,39 +314,8 @@ class RunPodClient:
             stream=True,
             accept=OPENAI_JOB_ERROR_STATUSES,
         )
-        try:
-            if not response.is_success:
-                await response.aread()
-                raise_openai_job_error(response, fallback=self._http)
-            done = False
-            try:
-                async for data in iter_sse_data(response.aiter_lines()):
-                    if data == DONE:
-                        done = True
-                        break
-                    chunk = sse_json(data)
-                    if chunk is None:
-                        break  # a frame cut mid-way: the stream was truncated
-                    if "error" in chunk:
-                        raise_openai_error(chunk["error"])
-                    yield chunk
-            except httpx.TimeoutException as exc:
-                raise ProviderTimeout(
-                    "RunPod's OpenAI stream stalled (no data within the read timeout).", provider=PROVIDER
-                ) from exc
-            except httpx.TransportError as exc:
-                raise ProviderError(
-                    f"RunPod's OpenAI stream broke off ({type(exc).__name__}): the answer is incomplete.",
-                    provider=PROVIDER,
-                ) from exc
-            if not done:
-                raise ProviderError(
-                    "RunPod's OpenAI stream ended without `data: [DONE]`: the answer may be cut short "
-                    "(RunPod closes long OpenAI-route streams).",
-                    provider=PROVIDER,
-                )
-        finally:
-            await response.aclose()
+        async for chunk in openai_chunks(response, http=self._http, where="RunPod's OpenAI stream"):
+            yield chunk
 
     # --- the lowest-latency chat stream ----------------------------------------------------
     def stream_chat(self, job: ChatJob | Mapping[str, Any], *, use_openai_route: bool) -> ChatStream:

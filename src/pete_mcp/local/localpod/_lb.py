@@ -9,7 +9,8 @@ worker's request too, so the worker stops generating.
 Worker choice follows RunPod's worker affinity (the `X-Runpod-Worker-Id` request header):
 `<id>` prefers that worker unless it is gone or has `lb_requests_per_worker` requests already
 (soft); `strict <id>` and `strict-resume <id>` use only it, waiting while it is busy starting,
-404 `affinity_worker_gone` once it is gone. Otherwise the least busy ready worker. With none
+404 `affinity_worker_gone` once it is gone. Otherwise the least busy ready worker (ties taken
+in turn). With none
 ready the request waits up to `lb_request_timeout_s` (RunPod: 2 minutes), then 400.
 `/ping` answers at once from the workers' state: a ready worker's own `/ping`, else 204.
 """
@@ -65,6 +66,7 @@ class LoadBalancerApi:
     def __init__(self, state: PodState, http: httpx.AsyncClient) -> None:
         self._state = state
         self._http = http
+        self._turn = 0
 
     def routes(self) -> list[Route]:
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -130,7 +132,12 @@ class LoadBalancerApi:
         cap = self._state.config.lb_requests_per_worker
         if target is not None and target in ready and target.inflight < cap:
             return target
-        return min(ready, key=lambda w: w.inflight) if ready else None
+        if not ready:
+            return None
+        least = min(w.inflight for w in ready)
+        candidates = [w for w in ready if w.inflight == least]
+        self._turn += 1  # ties go round-robin, so requests spread over idle workers
+        return candidates[self._turn % len(candidates)]
 
     def _require_load_balancer(self) -> None:
         if not self._state.config.load_balancer:
