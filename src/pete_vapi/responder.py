@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,9 @@ class Responder:
         budget: TurnBudget,
         texts: TurnSettings,
         escalator: Escalator | None = None,
+        on_call_start: Callable[[], object] | None = None,
     ) -> None:
+        self.on_call_start = on_call_start  # a call's first turn: warm the endpoint for the rest
         self.core = core
         self.calls = calls
         self.background = background
@@ -128,7 +131,8 @@ class Responder:
             options=_options(request),
         )
         try:
-            self.calls.touch(turn.call_id, source="custom-llm")
+            if self.calls.touch(turn.call_id, source="custom-llm") and self.on_call_start is not None:
+                self.on_call_start()
             incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
             new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
             hazard = detect_hazard(_latest_user_text(new))

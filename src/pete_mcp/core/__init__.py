@@ -32,6 +32,7 @@ from .provider import (
     ReportsReadiness,
     StreamEvent,
     TextDelta,
+    WarmsForCalls,
     close_stream,
 )
 from .settings import Settings
@@ -70,6 +71,7 @@ __all__ = [
     "StreamEvent",
     "Subscription",
     "TextDelta",
+    "WarmsForCalls",
     "chat_body",
     "close_stream",
     "iter_sse_data",

@@ -25,6 +25,7 @@ __all__ = [
     "ReportsReadiness",
     "StreamEvent",
     "TextDelta",
+    "WarmsForCalls",
     "close_stream",
 ]
 
@@ -103,6 +104,15 @@ class ReportsReadiness(Protocol):
 
     def warm_soon(self, model: str) -> None:
         """Start bringing a worker up for `model` in the background (at most one at a time)."""
+        ...
+
+
+@runtime_checkable
+class WarmsForCalls(Protocol):
+    """A provider that can warm its backend for a call about to start, only when it is not warm."""
+
+    async def warm_for_call(self, model: str) -> bool:
+        """Start a background warm-up unless a worker is idle now; True when one was started."""
         ...
 
 

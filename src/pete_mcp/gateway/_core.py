@@ -32,6 +32,7 @@ from pete_mcp.core import (
     Settings,
     Store,
     TextDelta,
+    WarmsForCalls,
 )
 from pete_mcp.metrics import Metrics, RequestRecord
 from pete_mcp.routing import (
@@ -173,6 +174,18 @@ class Core:
         """Warm `spec` on its first usable route and check it answers; seconds taken."""
         check = await warm_and_verify(self.router, spec, budget_s=self.settings.switch_budget_s)
         return check.warmup_s
+
+    async def warm_for_call(self, spec: ModelSpec | None = None) -> bool | None:
+        """A call is starting: warm `spec`'s first route (default the active model) for its coming
+        turns if its endpoint has no idle worker (RunPod: a free `/health` decides). True when a
+        warm-up started, False when a worker is idle already, None when that provider cannot
+        tell for free (the caller may `warm` instead)."""
+        spec = spec or self.active
+        routes = self.router.usable_routes(spec)
+        provider = self.router.providers.get(routes[0].provider) if routes else None
+        if not isinstance(provider, WarmsForCalls):
+            return None
+        return await provider.warm_for_call(routes[0].model or spec.primary.model)
 
     async def switch_history(self, limit: int = 50) -> list[SwitchRecord]:
         """Recent model switches, newest first, failed tries included (when, from, to, warm-up, by)."""

@@ -93,6 +93,17 @@ class RunPodProvider:
         self._warming = True
         self._tg.start_soon(self._warm_quietly, model)
 
+    async def warm_for_call(self, model: str) -> bool:
+        """A call is starting: warm the endpoint for its turns unless a worker is idle now.
+
+        Asks `/health` first when the cached state is stale (free). True when a warm-up was
+        started (or one is already under way).
+        """
+        if await self.state.current() == "warm":
+            return False
+        self.warm_soon(model)
+        return self._warming
+
     async def _warm_quietly(self, model: str) -> None:
         self.warms_sent += 1
         try:
