@@ -58,7 +58,7 @@ def vapi_face(core: Core) -> VapiFace:
             office_number=settings.office_number,
         ),
         escalator=escalator,
-        on_call_start=warmer.warm_soon,
+        on_call_start=lambda: warmer.warm_soon(endpoint_only=True),
     )
     llm = CustomLlmEndpoint(responder, LlmAuth.from_settings(settings), tool_frame=settings.vapi_tool_frame)
     webhook = WebhookEndpoint(

@@ -56,21 +56,23 @@ class ModelWarmer:
         self.started = 0
         self.endpoint_warms = 0  # warm-ups started because the endpoint had no idle worker
 
-    def warm_soon(self) -> bool:
-        if self._running or not self.background.start_soon(self._warm, name="warm active model"):
+    def warm_soon(self, *, endpoint_only: bool = False) -> bool:
+        """Start the check in the background; `endpoint_only`: never fall back to `Core.warm`
+        (a call's first turn is about to ask the model itself)."""
+        if self._running or not self.background.start_soon(self._warm, endpoint_only, name="warm active model"):
             return False
         self._running = True
         self.started += 1
         return True
 
-    async def _warm(self) -> None:
+    async def _warm(self, endpoint_only: bool) -> None:
         spec = self.core.active
         try:
             started = await self.core.warm_for_call(spec)
             if started:
                 self.endpoint_warms += 1
                 log.info("no idle worker for %s as a call starts: warming it for the call's turns", spec.alias)
-            elif started is None and time.monotonic() - self._last >= self.min_interval_s:
+            elif started is None and not endpoint_only and time.monotonic() - self._last >= self.min_interval_s:
                 self._last = time.monotonic()
                 seconds = await self.core.warm(spec)
                 log.info("warmed %s for an incoming call in %.2fs", spec.alias, seconds)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -314,8 +315,10 @@ class RunPodClient:
             stream=True,
             accept=OPENAI_JOB_ERROR_STATUSES,
         )
-        async for chunk in openai_chunks(response, http=self._http, where="RunPod's OpenAI stream"):
-            yield chunk
+        chunks = openai_chunks(response, http=self._http, where="RunPod's OpenAI stream")
+        async with aclosing(chunks):  # leaving early closes the response: a hang-up
+            async for chunk in chunks:
+                yield chunk
 
     # --- the lowest-latency chat stream ----------------------------------------------------
     def stream_chat(self, job: ChatJob | Mapping[str, Any], *, use_openai_route: bool) -> ChatStream:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,8 +124,10 @@ class RunPodLBClient:
             headers=headers,
         )
         call.worker_id = response.headers.get(WORKER_ID_HEADER) or None
-        async for chunk in openai_chunks(response, http=self._http, where="The load-balancing worker's stream"):
-            yield chunk
+        chunks = openai_chunks(response, http=self._http, where="The load-balancing worker's stream")
+        async with aclosing(chunks):  # leaving early closes the response: a hang-up
+            async for chunk in chunks:
+                yield chunk
 
     async def chat(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /v1/chat/completions` without streaming: the completion body (used to warm a worker)."""
