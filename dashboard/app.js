@@ -4,6 +4,7 @@
 "use strict";
 
 const { renderLineChart, renderBars, formatSeconds } = window.PeteCharts;
+window.PeteAuth = () => authHeaders();
 const TOKEN_KEY = "pete-token";
 const METRICS_EVERY_MS = 5000;
 const HEALTH_EVERY_MS = 30000;
@@ -235,6 +236,7 @@ async function refreshHealth() {
     badge.className = `pill ${body.status === "ok" ? "pill-ok" : body.status === "failing" ? "pill-bad" : "pill-warn"}`;
     const bad = body.checks.filter((c) => c.status === "warn" || c.status === "fail");
     badge.title = bad.map((c) => `${c.name}: ${c.detail}${c.hint ? " — " + c.hint : ""}`).join("\n") || "All checks pass.";
+    document.dispatchEvent(new CustomEvent("pete:health", { detail: body }));
   } catch (_) {
     setText("health-summary", "health unknown");
     badge.className = "pill pill-unknown";
@@ -247,19 +249,21 @@ async function refreshModels() {
   state.models = body.models;
   state.active = body.active;
   setText("active-model", body.active);
-  setText("models-available", body.models.length);
-  setText("models-detail", body.models.map((m) => m.alias).join(", "));
+  const servable = body.models.filter((m) => m.servable !== false);
+  setText("models-available", `${servable.length} of ${body.models.length}`);
+  setText("models-detail", servable.map((m) => `${m.alias} (${m.where || m.provider})`).join(", ") || "none can be served now");
+  document.dispatchEvent(new CustomEvent("pete:models", { detail: body }));
   const switchSelect = $("switch-model");
   const chosen = switchSelect.value;
-  switchSelect.replaceChildren(...body.models.map((m) => {
+  switchSelect.replaceChildren(...servable.map((m) => {
     const option = new Option(`${m.alias}${m.active ? " (active)" : ""}`, m.alias);
     return option;
   }));
-  const firstOther = body.models.find((m) => !m.active);
+  const firstOther = servable.find((m) => !m.active);
   switchSelect.value = chosen && chosen !== body.active ? chosen : (firstOther ? firstOther.alias : body.active);
   const promptSelect = $("prompt-model");
   const promptChosen = promptSelect.value;
-  promptSelect.replaceChildren(new Option("active model", ""), ...body.models.map((m) => new Option(m.alias, m.alias)));
+  promptSelect.replaceChildren(new Option("active model", ""), ...servable.map((m) => new Option(m.alias, m.alias)));
   promptSelect.value = promptChosen;
 }
 
@@ -273,6 +277,7 @@ function connectEvents() {
     let event;
     try { event = JSON.parse(message.data); } catch (_) { return; }
     addEvent(event);
+    document.dispatchEvent(new CustomEvent("pete:event", { detail: event }));
     if (event.kind.startsWith("model.")) refreshModels();
     if (event.kind.startsWith("provider.") || event.kind.startsWith("alert.") || event.kind.startsWith("deploy.")) refreshHealth();
     refreshSoon();
@@ -367,8 +372,13 @@ async function deploy(event) {
   const image = $("deploy-image").value.trim();
   const button = $("deploy-send");
   button.disabled = true;
-  setStatus("deploy-status", `Starting the deploy of ${image}…`);
   try {
+    const preview = await fetch(`/api/deploy/preview?image=${encodeURIComponent(image)}`, { headers: authHeaders(), cache: "no-store" });
+    if (!preview.ok) { setStatus("deploy-status", await errorMessage(preview), "error"); return; }
+    const plan = await preview.json();
+    const ok = await window.PeteOperator.confirm("Deploy a new worker image?", `RunPod rolls workers onto ${plan.image}; requests in flight finish on their worker.`, plan.current_image || "unknown", plan.image, "Deploy");
+    if (!ok) { setStatus("deploy-status", "Deploy cancelled; nothing changed."); return; }
+    setStatus("deploy-status", `Starting the deploy of ${image}…`);
     const response = await fetch("/api/deploy", {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
@@ -376,7 +386,8 @@ async function deploy(event) {
     });
     if (!response.ok) { setStatus("deploy-status", await errorMessage(response), "error"); return; }
     const record = await response.json();
-    setStatus("deploy-status", `Deploy #${record.id} of ${record.image} is ${record.status}; progress shows under History.`, "ok");
+    setStatus("deploy-status", `Deploy #${record.id}: ${record.previous_image || "?"} → ${record.image} is ${record.status}.`, "ok");
+    window.PeteOperator.followRollout(record.id);
     refreshSoon();
   } catch (err) {
     setStatus("deploy-status", `The request failed: ${err}`, "error");

@@ -50,6 +50,11 @@ class WorkerSettings(BaseSettings):
     worker_http_host: str = Field(
         default="0.0.0.0", description="Load-balancing worker: the address its HTTP server binds (RunPod routes to it)."
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "
+        "needs the `otlp` extra. Off when unset.",
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .config import WorkerConfig, WorkerSettings
 from .errors import WorkerError
 from .handler import JobHandler
 from .readiness import prepare_backend
+from .tracing import configure_tracing
 
 __all__ = ["main", "prepare", "serve_http"]
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.from_settings(settings)
+    configure_tracing(settings.otel_exporter_otlp_endpoint)
     if "--http" in args:
         asyncio.run(serve_http(config, settings))
         return

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# `require` first: the other support modules import it, and pytest rewrites asserts only on first import.
 pytest_plugins = sorted(
-    f"tests.support.{p.stem}" for p in (Path(__file__).parent / "support").glob("*.py") if p.stem != "__init__"
+    (f"tests.support.{p.stem}" for p in (Path(__file__).parent / "support").glob("*.py") if p.stem != "__init__"),
+    key=lambda name: (name != "tests.support.require", name),
 )
 
 # The runpod SDK's worker must never try to reach the internet in tests.

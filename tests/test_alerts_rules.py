@@ -230,4 +230,6 @@ def test_default_rules_take_their_knobs_from_settings() -> None:
         "error_rate",
         "deploy_failed",
         "failover",
+        "store_writes_waiting",
+        "store_writes_lost",
     }

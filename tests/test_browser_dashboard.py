@@ -35,6 +35,7 @@ from pete_mcp.routing.providers.runpod import RunPodProvider
 from pete_mcp.runpod.client import RunPodClient
 from tests.support.localpod import running_localpod
 from tests.support.model_server import RunningModelServer
+from tests.support.require import require, require_module
 from tests.support.standins import serving
 
 CHROMIUM = Path(os.environ.get("PETE_CHROMIUM", "/usr/bin/chromium"))
@@ -55,10 +56,9 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
-
-pytest.importorskip("playwright.async_api", reason="playwright is not installed (uv sync --dev)")
+require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+require_module("playwright.async_api", "playwright is not installed (uv sync --dev)")
 from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
 
 

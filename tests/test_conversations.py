@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,9 +96,11 @@ def turn(text: str) -> ChatTurn:
 
 
 @pytest.mark.anyio
-async def test_after_a_switch_to_a_smaller_model_the_context_is_refitted_to_its_window(tmp_path: Path) -> None:
+async def test_after_a_switch_to_a_smaller_model_the_context_is_refitted_to_its_window(
+    db_settings: dict[str, Any],
+) -> None:
     provider = ScriptedProvider("p", words=("Sure", " thing", "." * 150))
-    async with build_core(Settings(data_dir=tmp_path), providers={"p": provider}, registry=registry()) as core:
+    async with build_core(Settings(**db_settings), providers={"p": provider}, registry=registry()) as core:
         for i in range(12):
             await core.complete(turn(f"question {i} " + "y" * 120))
         assert len(provider.seen[-1]) == 1 + 23  # system + 11 earlier pairs + this question
@@ -115,9 +116,9 @@ async def test_after_a_switch_to_a_smaller_model_the_context_is_refitted_to_its_
 
 
 @pytest.mark.anyio
-async def test_a_new_core_on_the_same_data_dir_carries_the_whole_conversation(tmp_path: Path) -> None:
+async def test_a_new_core_on_the_same_database_carries_the_whole_conversation(db_settings: dict[str, Any]) -> None:
     first = ScriptedProvider("p", words=("Noted",))
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(**db_settings)
     async with build_core(settings, providers={"p": first}, registry=registry()) as core:
         await core.complete(turn("My name is Ana, unit 4B."))
         await core.complete(turn("The kitchen sink leaks."))

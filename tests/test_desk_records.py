@@ -21,7 +21,6 @@ from pete_mcp.app import build_app
 from pete_mcp.core import Settings, Store
 from pete_mcp.core.desk_records import mask_caller
 from pete_mcp.core.property_desk import PropertyDesk
-from pete_mcp.core.store import ADDED_COLUMNS
 from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_mcp.faces.dashboard import dashboard_face
 from pete_mcp.faces.mcp.server import build_mcp_server
@@ -57,7 +56,7 @@ async def desk_app(tmp_path: Path) -> AsyncIterator[Desk]:
         )
         await desk.take_message(call_id="c-1", name="Dana", number="+15551234567", message="Package at the door")
         await desk.schedule_callback(call_id="c-2", name="Sam", number="+15552345678", reason="lease question")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pete.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as http:
             hazard = fixture("custom_llm_request")
             hazard["messages"][-1]["content"] = "There's a fire in the hallway"
             await http.post("/vapi/chat/completions", json=hazard)
@@ -155,29 +154,25 @@ async def test_mcp_tools_list_and_close_the_same_records(tmp_path: Path) -> None
     assert [i["close_note"] for i in over_http] == ["called back"]
 
 
-def test_an_old_database_gains_the_new_columns_when_opened(tmp_path: Path) -> None:
+def test_a_database_of_the_release_before_gains_the_desk_columns_and_loses_the_demo_tenants(tmp_path: Path) -> None:
     import sqlite3
 
+    from pete_mcp.core.storage.migrations import MIGRATIONS
+
     path = tmp_path / "old.sqlite3"
-    with sqlite3.connect(path) as conn:  # the tables as they shipped before this change
-        conn.execute(
-            "CREATE TABLE tenants (phone TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, "
-            "property TEXT NOT NULL)"
-        )
-        conn.execute(
-            "CREATE TABLE emergencies (id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, "
-            "category TEXT NOT NULL, summary TEXT NOT NULL, callback_number TEXT NOT NULL DEFAULT '', "
-            "created_at REAL NOT NULL, UNIQUE (call_id, category))"
-        )
+    with sqlite3.connect(path) as conn:  # the schema as the release before migrations shipped it
+        conn.executescript(MIGRATIONS[0].sql)
         conn.execute("INSERT INTO emergencies(call_id, category, summary, created_at) VALUES ('c', 'gas', 's', 0)")
+        conn.execute("INSERT INTO tenants(phone, name, unit, property) VALUES ('+15559990000', 'Real', '1', 'X')")
     for _ in range(2):  # opening twice is harmless
         store = Store(path)
         store.open()
         store.close()
     with sqlite3.connect(path) as conn:
-        for table, column, _decl in ADDED_COLUMNS:
+        for table, column in [("tenants", "email"), ("emergencies", "status"), ("office_messages", "closed_by")]:
             assert column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}, (table, column)
         assert conn.execute("SELECT status FROM emergencies").fetchone() == ("open",)
+        assert conn.execute("SELECT name FROM tenants").fetchall() == [("Real",)]  # the demo rows are gone
 
 
 @pytest.mark.parametrize(

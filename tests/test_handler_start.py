@@ -20,6 +20,7 @@ from gpu_handler.readiness import prepare_backend, wait_until_ready
 
 from pete_mcp.contract import ChatResult, ModelState
 from pete_mcp.local.model_server import ModelServer, pick_free_port
+from tests.support.require import require
 
 pytestmark = pytest.mark.anyio
 
@@ -56,8 +57,7 @@ class CountingBackend:
 async def test_worker_waits_for_a_model_server_that_starts_later_then_serves(
     model_data_dir: Path,
 ) -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed: run `uv sync --extra local`")
+    require(importlib.util.find_spec("llama_cpp"), "llama-cpp-python is not installed: run `uv sync --extra local`")
     server = ModelServer(data_dir=model_data_dir, port=pick_free_port())
     config = WorkerConfig(model_url=server.url, preload=("smollm2",), ready_timeout_s=60)
     loads: dict[str, float] = {}

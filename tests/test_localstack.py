@@ -16,8 +16,9 @@ import pytest
 from pete_mcp.core.settings import Settings
 from pete_mcp.local.model_server import pick_free_port
 from pete_mcp.local.stack import connection_help
+from tests.support.require import require_module
 
-pytest.importorskip("llama_cpp", reason="the local stack needs the `local` extra")
+require_module("llama_cpp", "the local stack needs the `local` extra")
 
 
 def test_connection_help_names_every_face_and_a_pasteable_mcp_config() -> None:

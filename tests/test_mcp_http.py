@@ -48,7 +48,8 @@ def test_no_token_is_401_with_www_authenticate(app_client: TestClient):
     response = app_client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer") and "resource_metadata=" in challenge
+    # MCP_TOKEN only: Pete runs no authorization server, so the challenge points at none.
+    assert challenge.startswith("Bearer") and "resource_metadata=" not in challenge
     assert app_client.post("/mcp", json=INITIALIZE, headers=bearer("wrong")).status_code == 401
 
 
@@ -58,9 +59,9 @@ def test_the_right_token_opens_a_session(app_client: TestClient):
     assert "pete-mcp" in response.text
 
 
-def test_protected_resource_metadata_names_the_mcp_url(app_client: TestClient):
-    response = app_client.get("/.well-known/oauth-protected-resource/mcp")
-    assert response.status_code == 200 and response.json()["resource"].endswith("/mcp")
+def test_with_only_mcp_token_no_authorization_server_is_advertised(app_client: TestClient):
+    assert app_client.get("/.well-known/oauth-protected-resource/mcp").status_code == 404
+    assert app_client.get("/.well-known/oauth-authorization-server").status_code == 404
 
 
 def test_a_foreign_host_is_421(app_client: TestClient):

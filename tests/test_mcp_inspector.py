@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from pete_mcp.local.model_server import pick_free_port
+from tests.support.require import require
 
 ROOT = Path(__file__).resolve().parents[1]
 INSPECTOR = ROOT / "node_modules" / ".bin" / "mcp-inspector"
@@ -30,8 +31,8 @@ TOOLS = {"run_prompt", "get_job", "cancel_job", "switch_model", "list_models", "
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not INSPECTOR.exists(), reason="MCP Inspector not installed: run `npm install` (package.json)"),
 ]
+require(INSPECTOR.exists(), "MCP Inspector not installed: run `npm install` (package.json)")
 
 
 def inspector(*args: str, tmp_path: Path, expect_rc: int = 0) -> dict[str, Any]:
@@ -93,7 +94,9 @@ def stdio_target(pete_env: dict[str, str]) -> list[str]:
 
 def test_inspector_over_stdio_lists_tools_and_calls_health_list_models_and_run_prompt(tmp_path: Path, stdio_target):
     tools = inspector("--method", "tools/list", *stdio_target, tmp_path=tmp_path)
-    assert {t["name"] for t in tools["result"]["tools"]} >= TOOLS
+    listed = {t["name"]: t for t in tools["result"]["tools"]}
+    assert set(listed) >= TOOLS
+    assert [name for name, t in listed.items() if not (t.get("title") or "").strip()] == []
 
     health = inspector("--method", "tools/call", "--tool-name", "health", *stdio_target, tmp_path=tmp_path)
     checks = {c["name"]: c for c in health["result"]["structuredContent"]["checks"]}
@@ -102,6 +105,8 @@ def test_inspector_over_stdio_lists_tools_and_calls_health_list_models_and_run_p
 
     models = inspector("--method", "tools/call", "--tool-name", "list_models", *stdio_target, tmp_path=tmp_path)
     assert models["result"]["structuredContent"]["active"] == "smollm2"
+    aliases = [m["alias"] for m in models["result"]["structuredContent"]["models"]]
+    assert listed["switch_model"]["inputSchema"]["properties"]["name"]["enum"] == aliases
 
     # Each stdio call is a fresh server process, so give the one call the longest budget (CPU is shared).
     args = json.dumps({"prompt": "When is rent due?", "max_tokens": 8, "temperature": 0, "time_budget_s": 55})
@@ -153,7 +158,8 @@ def http_url(tmp_path_factory: pytest.TempPathFactory, pete_env: dict[str, str])
 def test_inspector_over_http_with_a_bearer_token(tmp_path: Path, http_url: str):
     auth = ["--header", f"Authorization: Bearer {TOKEN}"]
     tools = inspector(http_url, *auth, "--method", "tools/list", tmp_path=tmp_path)
-    assert {t["name"] for t in tools["result"]["tools"]} >= TOOLS
+    listed = {t["name"]: t for t in tools["result"]["tools"]}
+    assert set(listed) >= TOOLS
 
     health = inspector(http_url, *auth, "--method", "tools/call", "--tool-name", "health", tmp_path=tmp_path)
     checks = {c["name"]: c for c in health["result"]["structuredContent"]["checks"]}
@@ -161,6 +167,8 @@ def test_inspector_over_http_with_a_bearer_token(tmp_path: Path, http_url: str):
 
     models = inspector(http_url, *auth, "--method", "tools/call", "--tool-name", "list_models", tmp_path=tmp_path)
     assert models["result"]["structuredContent"]["active"] == "smollm2"
+    aliases = [m["alias"] for m in models["result"]["structuredContent"]["models"]]
+    assert listed["switch_model"]["inputSchema"]["properties"]["name"]["enum"] == aliases
 
     args = json.dumps({"prompt": "Hi, is the office open today?", "max_tokens": 8, "temperature": 0})
     call = ["--method", "tools/call", "--tool-args-json"]

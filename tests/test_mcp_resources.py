@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import ResourceUpdatedNotification, TextResourceContents
 
 from pete_mcp.core.events import EventBus
-from pete_mcp.faces.mcp.live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI, ResourceUpdates
+from pete_mcp.faces.mcp.live_updates import FLEET_URI, HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI, ResourceUpdates
 from tests.support.mcp import connect, open_core
 
 pytestmark = pytest.mark.anyio
@@ -34,8 +34,23 @@ async def test_lists_the_resources_template_and_prompts(tmp_path: Path, openai_s
         templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
         prompts = {p.name for p in (await client.list_prompts()).prompts}
         diagnose = await client.get_prompt("diagnose_slow_calls")
-    assert resources == {METRICS_URI, MODELS_URI, HEALTH_URI, LOGS_URI, "pete://escalations"}
-    assert sorted(templates) == ["pete://conversations/{conversation_id}", "pete://desk/{kind}"]
+    assert resources == {
+        METRICS_URI,
+        FLEET_URI,
+        MODELS_URI,
+        HEALTH_URI,
+        LOGS_URI,
+        "pete://escalations",
+        "ui://pete/live.html",
+        "pete://calls/live",
+        "pete://calls/recent",
+        "pete://jobs",
+    }
+    assert sorted(templates) == [
+        "pete://calls/{call_id}",
+        "pete://conversations/{conversation_id}",
+        "pete://desk/{kind}",
+    ]
     assert prompts == {"diagnose_slow_calls", "deploy_checklist"}
     assert "health" in str(diagnose.messages[0].content)
 

@@ -38,6 +38,11 @@ async def test_lists_every_tool_with_schemas_and_honest_annotations(tmp_path: Pa
         "purge_queue",
         "list_desk",
         "close_desk_item",
+        "list_workers",
+        "worker_logs",
+        "live_status",
+        "run_eval",
+        "eval_scores",
     }
     assert all(t.output_schema for t in tools.values())
     for name in ("health", "list_models", "get_job", "endpoint_status", "list_desk"):

@@ -25,6 +25,7 @@ from pete_mcp.local.model_server import (
     write_server_config,
 )
 from tests.support.model_server import RunningModelServer
+from tests.support.require import missing
 
 
 def test_config_serves_both_models_one_request_at_a_time(tmp_path: Path) -> None:
@@ -76,7 +77,7 @@ def test_stop_ends_the_process(model_data_dir: Path) -> None:
     try:
         server.start()
     except Exception as err:  # the `local` extra may be missing
-        pytest.skip(str(err))
+        missing(f"the local model server did not start: {err}")
     assert server.running
     server.stop()
     assert not server.running
@@ -103,7 +104,7 @@ def test_the_server_stops_when_the_process_that_started_it_is_killed(model_data_
         assert parent.stdout is not None
         line = parent.stdout.readline()
         if not line.strip():
-            pytest.skip("the local model server could not start here (is the `local` extra installed?)")
+            missing("the local model server could not start here (is the `local` extra installed?)")
         server_pid = int(line)
         os.kill(server_pid, 0)  # running
     finally:

@@ -6,12 +6,15 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.core.settings import Settings
+from pete_mcp.core.storage import engine_from_settings
 from pete_mcp.core.store import Store
 from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 from pete_vapi.tool_protocol import ParsedCall, SpokenText, ToolCallScanner, parse_call
@@ -94,8 +97,9 @@ def test_builtin_names_come_from_the_request_tools() -> None:
 
 # --- the desk ----------------------------------------------------------------------------------
 @pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[PropertyDesk]:
-    store = Store(tmp_path / "pete.sqlite3")
+async def desk(db_settings: dict[str, Any]) -> AsyncIterator[PropertyDesk]:
+    """The desk on each engine (SQLite, PostgreSQL)."""
+    store = Store(engine_from_settings(Settings(**db_settings)))
     store.open()
     await upsert_tenants(store, DEMO_TENANTS)
     try:

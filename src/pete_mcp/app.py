@@ -18,12 +18,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from pete_mcp.core import ConfigError, PeteError, Settings
-from pete_mcp.faces import Face
+from pete_mcp.faces import BodyLimitMiddleware, Face, HostGuardMiddleware, accepted_hosts, body_limits
 from pete_mcp.gateway import Core, build_core
 
 __all__ = ["Face", "build_app", "check_bind_safety", "default_faces", "serve"]
 
 log = logging.getLogger(__name__)
+
+# /mcp checks Host itself (the MCP SDK's transport security); /healthz answers load balancers by IP.
+HOST_CHECK_EXEMPT = ("/mcp", "/healthz")
 
 
 def default_faces(core: Core) -> list[Face]:
@@ -32,9 +35,16 @@ def default_faces(core: Core) -> list[Face]:
     from pete_mcp.faces.mcp import mcp_face
 
     faces.append(mcp_face(core))
+    from pete_mcp.faces.auth import auth_face, auth_plan
+
+    if auth_plan(core.settings).mode == "builtin":
+        faces.append(auth_face(core))  # /authorize, /token, ... before the dashboard's catch-all
     from pete_vapi import vapi_face
 
     faces.append(vapi_face(core))
+    from pete_mcp.faces.github_webhook import github_webhook_face
+
+    faces.append(github_webhook_face(core))
     from pete_mcp.faces.dashboard import dashboard_face
 
     faces.append(dashboard_face(core))
@@ -44,6 +54,12 @@ def default_faces(core: Core) -> list[Face]:
 async def _healthz(request: Request) -> JSONResponse:
     core: Core = request.app.state.core
     return JSONResponse({"ok": True, "active_model": core.active_alias})
+
+
+async def _openapi(request: Request) -> JSONResponse:
+    from pete_mcp.openapi import openapi_route  # imports every face's request models: only when asked
+
+    return await openapi_route(request)
 
 
 async def _pete_error(request: Request, exc: Exception) -> JSONResponse:
@@ -65,8 +81,13 @@ def build_app(core: Core, *, faces: Sequence[Face] | None = None, manage_core: b
                     await stack.enter_async_context(face.lifespan())
             yield
 
-    routes: list[BaseRoute] = [Route("/healthz", _healthz)]
-    middleware: list[Middleware] = []
+    routes: list[BaseRoute] = [Route("/healthz", _healthz), Route("/openapi.json", _openapi, methods=["GET"])]
+    settings = core.settings
+    # Outermost first: the Host check, then the body limit, then each face's own middleware.
+    middleware: list[Middleware] = [
+        Middleware(HostGuardMiddleware, hosts=accepted_hosts(settings), exempt=HOST_CHECK_EXEMPT),
+        Middleware(BodyLimitMiddleware, limits=body_limits(settings)),
+    ]
     for face in chosen:
         routes.extend(face.routes)
         middleware.extend(face.middleware)
@@ -81,21 +102,28 @@ def build_app(core: Core, *, faces: Sequence[Face] | None = None, manage_core: b
 
 
 def check_bind_safety(settings: Settings) -> None:
-    """Refuse to listen beyond loopback unless every face that changes something has a credential.
+    """Refuse to start where a face is reachable beyond loopback unless every face has a credential.
+
+    Beyond loopback means a non-loopback HOST, any PUBLIC_URL (a tunnel or proxy reaches a
+    loopback bind just as well), or ALLOWED_HOSTS naming a host that is not loopback.
 
     Raises:
-        ConfigError: binding beyond loopback without MCP_TOKEN, or without VAPI auth.
+        ConfigError: reachable beyond loopback without MCP_TOKEN or sign-in, or without VAPI auth.
     """
     if not settings.binds_beyond_loopback:
         return
+    from pete_mcp.faces.auth import auth_plan
+
     missing = []
-    if settings.mcp_token is None:
-        missing.append("MCP_TOKEN")
+    if auth_plan(settings).mode == "open":
+        missing.append("MCP_TOKEN (or sign-in: PUBLIC_URL, OAUTH_SERVER or OAUTH_ISSUER)")
     if settings.vapi_auth == "none" or settings.vapi_secret is None:
-        missing.append("VAPI_AUTH and VAPI_SECRET")
+        missing.append("VAPI auth (VAPI_AUTH and VAPI_SECRET)")
     if missing:
         raise ConfigError(
-            f"refusing to bind {settings.host} without auth: set {', '.join(missing)}, or bind 127.0.0.1."
+            f"refusing to start: Pete is reachable beyond loopback ({'; '.join(settings.exposure)}) "
+            f"but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+            "Set them, or bind 127.0.0.1 with no PUBLIC_URL and no public ALLOWED_HOSTS."
         )
 
 

@@ -84,6 +84,8 @@ class ChatJob(_Wire):
     options: ChatOptions = ChatOptions()
     stream: bool = True
     request_id: str | None = None
+    trace: Annotated[str | None, Field(default=None, max_length=128)] = None
+    """The gateway's W3C `traceparent`, so the worker's span joins the turn's trace (optional)."""
 
 
 class OpenAIJob(BaseModel):

@@ -4,7 +4,8 @@ The model is a `custom-llm` whose base URL is Pete's `/vapi/llm` (VAPI appends
 `/chat/completions`; the path quirk is served either way). Transfers are declared on the
 `transferCall` tool (VAPI rejects undeclared numbers), server messages are listed
 explicitly (each is a round trip), and the Custom LLM credential travels as an extra header,
-because a custom-llm API key's `Authorization` prefix is not documented. The webhook server
+because a custom-llm API key's `Authorization` prefix is not documented — only in a reply to
+an authenticated webhook request. The webhook server
 is not set here, so messages keep going to the phone number's server URL and credential.
 """
 
@@ -48,8 +49,13 @@ def jamie_system_prompt() -> str:
     return f"{JAMIE_SYSTEM_PROMPT}\n\n{tool_protocol_prompt()}"
 
 
-def jamie_assistant(settings: Settings, *, llm_url: str, model: str, tenant: Tenant | None) -> dict[str, Any]:
-    """The `assistant-request` reply: `{"assistant": {...}, "assistantOverrides": {...}}`."""
+def jamie_assistant(
+    settings: Settings, *, llm_url: str, model: str, tenant: Tenant | None, with_secret: bool = True
+) -> dict[str, Any]:
+    """The `assistant-request` reply: `{"assistant": {...}, "assistantOverrides": {...}}`.
+
+    `with_secret=False` (the webhook request was not authenticated) leaves out the Custom LLM key.
+    """
     model_config: dict[str, Any] = {
         "provider": "custom-llm",
         "url": llm_url,
@@ -82,7 +88,7 @@ def jamie_assistant(settings: Settings, *, llm_url: str, model: str, tenant: Ten
         ],
     }
     llm_auth = LlmAuth.from_settings(settings)
-    if llm_auth.enabled and llm_auth.key:
+    if with_secret and llm_auth.enabled and llm_auth.key:
         model_config["headers"] = {"X-Vapi-Secret": llm_auth.key}
     variables = {"tenantName": tenant.name, "unit": tenant.unit, "property": tenant.property} if tenant else {}
     return {

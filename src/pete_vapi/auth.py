@@ -77,6 +77,11 @@ class WebhookAuth:
     def needs_body(self) -> bool:
         return self.scheme == "hmac"
 
+    @property
+    def authenticates(self) -> bool:
+        """True when a request that passed the checks is known to come from VAPI (a scheme and a secret)."""
+        return self.scheme != "none" and bool(self._secret)
+
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """Everything that does not need the body.
 

@@ -11,11 +11,11 @@ helper reads it from events alone. A call whose end was never reported is droppe
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from datetime import datetime
 from typing import Any
 
+from pete_mcp.core.storage import Conn
 from pete_mcp.gateway import Core
 
 from .redact import mask_number
@@ -96,6 +96,7 @@ class CallBook:
         new = call_id not in self._live
         self._live[call_id] = now
         if new:
+            self.core.calls.started(call_id, source=source)
             self.core.events.publish("call.started", call_id=call_id, source=source, live_calls=len(self._live))
         return new
 
@@ -103,6 +104,7 @@ class CallBook:
         """Mark a call over; publishes `call.ended` if it was live."""
         if not call_id or self._live.pop(call_id, None) is None:
             return False
+        self.core.calls.ended(call_id, reason=reason)
         self.core.events.publish("call.ended", call_id=call_id, reason=reason, live_calls=len(self._live))
         return True
 
@@ -120,7 +122,8 @@ class CallBook:
         rowid = await self.core.store.write(
             lambda c: (
                 c.execute(
-                    "INSERT OR IGNORE INTO vapi_server_messages(call_id, type, key, at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO vapi_server_messages(call_id, type, key, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (call_id, kind, key, time.time()),
                 ).rowcount
             )
@@ -130,7 +133,7 @@ class CallBook:
     async def record_status(self, call_id: str, status: str, *, caller: str | None, ended_reason: str = "") -> None:
         now = time.time()
 
-        def txn(c: sqlite3.Connection) -> None:
+        def txn(c: Conn) -> None:
             _ensure_call(c, call_id, caller, now)
             c.execute(
                 "UPDATE vapi_calls SET status = ?, updated_at = ?, "
@@ -145,7 +148,7 @@ class CallBook:
     async def record_report(self, call_id: str, report: EndOfCallReport, *, caller: str | None) -> None:
         now = time.time()
 
-        def txn(c: sqlite3.Connection) -> None:
+        def txn(c: Conn) -> None:
             _ensure_call(c, call_id, caller, now)
             c.execute(
                 "UPDATE vapi_calls SET status = 'ended', ended_reason = ?, summary = ?, transcript = ?, "
@@ -167,8 +170,11 @@ class CallBook:
             )
             for idx, t in enumerate(report.turn_latencies):
                 c.execute(
-                    "INSERT OR REPLACE INTO vapi_turn_latencies(call_id, idx, model_ms, voice_ms, transcriber_ms, "
-                    "endpointing_ms, turn_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO vapi_turn_latencies(call_id, idx, model_ms, voice_ms, transcriber_ms, "
+                    "endpointing_ms, turn_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id, idx) DO UPDATE SET "
+                    "model_ms = excluded.model_ms, voice_ms = excluded.voice_ms, "
+                    "transcriber_ms = excluded.transcriber_ms, endpointing_ms = excluded.endpointing_ms, "
+                    "turn_ms = excluded.turn_ms",
                     (
                         call_id,
                         idx,
@@ -193,19 +199,26 @@ class CallBook:
         held: bool,
         job_id: str | None,
     ) -> None:
-        """Pete's own timing of one Custom LLM turn (request in → first content → end)."""
-        await self.core.store.execute(
-            "INSERT INTO vapi_turns(call_id, at, outcome, first_content_ms, model_ttft_ms, total_ms, held, job_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                call_id,
-                time.time(),
-                outcome,
-                None if first_content_s is None else first_content_s * 1000,
-                None if model_ttft_s is None else model_ttft_s * 1000,
-                total_s * 1000,
-                int(held),
-                job_id,
+        """Pete's own timing of one Custom LLM turn (request in → first content → end).
+
+        Spooled while the database is unreachable (the caller has been answered already).
+        """
+        row = (
+            call_id,
+            time.time(),
+            outcome,
+            None if first_content_s is None else first_content_s * 1000,
+            None if model_ttft_s is None else model_ttft_s * 1000,
+            total_s * 1000,
+            int(held),
+            job_id,
+        )
+        await self.core.store.write_or_defer(
+            f"turn timing of call {call_id}",
+            lambda c: c.execute(
+                "INSERT INTO vapi_turns(call_id, at, outcome, first_content_ms, model_ttft_ms, total_ms, held, "
+                "job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
             ),
         )
 
@@ -217,8 +230,8 @@ class CallBook:
         return await self.core.store.query("SELECT * FROM vapi_turns WHERE call_id = ? ORDER BY id", (call_id,))
 
 
-def _ensure_call(c: sqlite3.Connection, call_id: str, caller: str | None, now: float) -> None:
+def _ensure_call(c: Conn, call_id: str, caller: str | None, now: float) -> None:
     c.execute(
-        "INSERT OR IGNORE INTO vapi_calls(call_id, caller, updated_at) VALUES (?, ?, ?)",
+        "INSERT INTO vapi_calls(call_id, caller, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (call_id, mask_number(caller) if caller else "", now),
     )

@@ -4,9 +4,13 @@ A raw ASGI endpoint rather than a `StreamingResponse`, for three reasons: the 40
 before the body is read; the stream is written frame by frame by the turn itself, so the
 turn's own code decides what comes last; and a client disconnect (barge-in, hang-up) cancels
 the turn at once, wherever it is waiting, so the upstream job is cancelled and the partial
-reply stored instead of running on for nobody. After auth, the answer is always HTTP 200:
-an error becomes a spoken apology inside a well-formed stream (VAPI ends the call on any
-HTTP error).
+reply stored instead of running on for nobody.
+
+After auth, a body that cannot be a turn (over the route's limit, not strict JSON — NaN,
+invalid UTF-8, deep nesting — or a field of the wrong type) gets a clear 4xx JSON error that
+names the field, before any stream starts. Once the stream has started the answer is HTTP 200
+whatever happens: an error becomes a spoken apology inside a well-formed stream that ends with
+a finish frame and `[DONE]` (VAPI ends the call on any HTTP error or cut stream).
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from pete_mcp.core.errors import AuthError
+from pete_mcp.core.errors import AuthError, InputError
+from pete_mcp.core.jsonwire import parse_model, validation_message
 
 from .auth import LlmAuth
 from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame
 from .redact import redact
-from .responder import Responder
+from .responder import Responder, turn_options
 from .wire import ChatCompletionRequest
 
 __all__ = ["LLM_PATHS", "CustomLlmEndpoint"]
@@ -60,12 +65,18 @@ class CustomLlmEndpoint:
             log.info("VAPI Custom LLM request refused: %s", exc)
             await _error(401, exc.code, str(exc))(scope, receive, send)
             return
-        body = await Request(scope, receive).body()
         try:
-            request = ChatCompletionRequest.model_validate_json(body or b"{}")
+            body = await Request(scope, receive).body()
+            request = parse_model(ChatCompletionRequest, body, empty={})
+            turn_options(request)
+        except InputError as exc:
+            log.warning("unusable VAPI Custom LLM request: %s", exc)
+            await _error(exc.status, exc.code, str(exc))(scope, receive, send)
+            return
         except ValidationError as exc:
-            log.warning("unreadable VAPI Custom LLM request: %s", exc.errors(include_input=False)[:3])
-            await _error(400, "bad_input", "the body is not an OpenAI chat-completions request.")(scope, receive, send)
+            message = validation_message(exc, prefix="unusable sampling options")
+            log.warning("unusable VAPI Custom LLM request: %s", message)
+            await _error(400, "bad_input", message)(scope, receive, send)
             return
         if log.isEnabledFor(logging.DEBUG):
             log.debug("VAPI Custom LLM request: %s", redact(request.model_dump(exclude={"messages"})))
@@ -77,7 +88,14 @@ class CustomLlmEndpoint:
             sink = stream
         else:
             sink = CompletionBody(model=model)
-        hung_up = await self._run_until_disconnect(request, sink, receive)
+        try:
+            hung_up = await self._run_until_disconnect(request, sink, receive)
+        except Exception:  # the responder finishes every turn itself; this is the last line of defence
+            log.exception("VAPI Custom LLM turn for call %s escaped its responder", request.call_id)
+            hung_up = False
+            if not sink.finished:
+                await sink.content(self.responder.texts.apology)
+                await sink.finish("stop")
         if isinstance(sink, CompletionBody) and not hung_up:
             await JSONResponse(sink.body())(scope, receive, send)
 

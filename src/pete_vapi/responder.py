@@ -30,12 +30,13 @@ from .calls import CallBook
 from .chunks import ReplySink
 from .emergency import Hazard, detect_hazard
 from .escalation import EscalationOutcome, Escalator
+from .redact import mask_number
 from .tool_protocol import ParsedCall, SpokenText, ToolCallScanner
 from .tools import BUILTIN_END, BUILTIN_TRANSFER, JamieTools, ToolContext, builtin_name
 from .turn import RoundResult, TurnBudget, TurnClock, run_round
 from .wire import ChatCompletionRequest
 
-__all__ = ["Responder", "TurnSettings"]
+__all__ = ["Responder", "TurnSettings", "turn_options"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,12 @@ class _Turn:
         return ToolContext(self.conversation_id, self.request.caller_number)
 
 
-def _options(request: ChatCompletionRequest) -> ChatOptions:
+def turn_options(request: ChatCompletionRequest) -> ChatOptions:
+    """The sampling options of a request, clamped to what the job contract accepts.
+
+    Raises:
+        ValidationError: a value no clamp can fix (the Custom LLM route checks before streaming).
+    """
     stop = [request.stop] if isinstance(request.stop, str) else request.stop
     temperature = None if request.temperature is None else min(max(request.temperature, 0.0), 2.0)
     max_tokens = None if request.max_tokens is None else min(max(request.max_tokens, 1), 32768)
@@ -128,14 +134,20 @@ class Responder:
             conversation_id=request.call_id or f"vapi-{uuid.uuid4().hex[:12]}",
             spec=self.core.active,
             clock=TurnClock(self.budget),
-            options=_options(request),
+            options=turn_options(request),
         )
         try:
-            if self.calls.touch(turn.call_id, source="custom-llm") and self.on_call_start is not None:
-                self.on_call_start()
+            if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
+                if self.on_call_start is not None:
+                    self.on_call_start()
+                await self._show_caller(turn.call_id, request.caller_number)
             incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
             new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
-            hazard = detect_hazard(_latest_user_text(new))
+            heard = _latest_user_text(new)
+            if turn.call_id:
+                self.core.calls.said(turn.call_id, "caller", heard)
+                self.core.calls.set_state(turn.call_id, "answering")
+            hazard = detect_hazard(heard)
             if hazard is not None:
                 await self._emergency(turn, hazard, sink)
             else:
@@ -234,7 +246,7 @@ class Responder:
             status = "ok" if outcome.error is None else "error"
             log.info("call %s: tool %s → %s", turn.conversation_id, call.name, status)
             exchange.append({"role": "tool", "content": outcome.text, "tool_call_id": call_id})
-        await self.core.store.append_messages(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
+        await self.core.conversations.append(turn.conversation_id, exchange, source="vapi", provider=GATEWAY)
 
     async def _builtin(self, turn: _Turn, sink: ReplySink, calls: list[ParsedCall]) -> bool:
         """Handle transfer/end-call (and an emergency escalation); True when the turn is finished."""
@@ -275,9 +287,21 @@ class Responder:
         await sink.finish("tool_calls")
 
     # --- the emergency path ----------------------------------------------------------------
+    async def _show_caller(self, call_id: str, number: str | None) -> None:
+        """Put the caller (masked) and their unit, when the number is a tenant's, on the operator's call board."""
+        tenant = ""
+        try:
+            found = await self.desk.lookup_tenant(number) if number else None
+            tenant = f"unit {found.unit}, {found.property}" if found else ""
+        except Exception:
+            log.exception("tenant lookup for the call board failed")
+        self.core.calls.started(call_id, caller=mask_number(number) if number else "", source="vapi", tenant=tenant)
+
     async def _emergency(self, turn: _Turn, hazard: Hazard, sink: ReplySink) -> None:
         """Transfer at once, then record and page; the words about the page wait for its outcome."""
         turn.outcome = f"emergency:{hazard.category}"
+        if turn.call_id:
+            self.core.calls.set_state(turn.call_id, "transferring")
         log.warning("emergency (%s) on call %s: matched %r", hazard.category, turn.conversation_id, hazard.matched)
         url = turn.request.control_url
         if url:
@@ -320,7 +344,7 @@ class Responder:
         spoken = f"{said} {outcome.spoken}".strip() if url else ""
         name = builtin_name(turn.request.tools, BUILTIN_TRANSFER)
         escalate_id, transfer_id = f"call_{uuid.uuid4().hex[:12]}", f"call_{uuid.uuid4().hex[:12]}"
-        await self.core.store.append_messages(
+        await self.core.conversations.append(
             turn.conversation_id,
             [
                 {
@@ -403,6 +427,10 @@ class Responder:
             turn.job_ids.clear()
         clock = turn.clock
         if turn.call_id:
+            self.core.calls.said(turn.call_id, "assistant", sink.spoken)
+            if not turn.outcome.startswith("emergency"):
+                ttft = None if clock.model_token_at is None else clock.model_token_at - clock.started
+                self.core.calls.answered(turn.call_id, model=turn.spec.alias, ttft_s=ttft)
             await self.calls.record_turn(
                 turn.call_id,
                 outcome=turn.outcome,

@@ -4,12 +4,14 @@ Replies follow vapi.md §2.3: `assistant-request` gets Jamie's configuration fas
 limit is fixed; warming the model is fire-and-forget), `tool-calls` always gets HTTP 200 with
 one single-line result per call, in order, and informational messages get `{}` at once.
 Every record is idempotent, since VAPI may deliver a message more than once. Unknown types
-are accepted and logged, so a new VAPI message type never produces an error.
+are accepted and logged, so a new VAPI message type never produces an error. A body that is
+not strict JSON (invalid UTF-8, NaN, deep nesting) or over the route's limit gets a 4xx naming
+the problem. Unless the request itself was authenticated (`VAPI_AUTH` other than `none`), the
+`assistant-request` reply carries no Custom LLM key and no tenant's details.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -19,7 +21,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from pete_mcp.core.errors import AuthError
+from pete_mcp.core.errors import AuthError, JsonInputError
+from pete_mcp.core.jsonwire import loads_strict
 from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.gateway import Core
 
@@ -90,17 +93,22 @@ class WebhookEndpoint:
         self.warmer = warmer
         self.tools = tools
         self.desk = PropertyDesk(core.store)
+        self._warned_open = False
 
     async def handle(self, request: Request) -> JSONResponse:
         try:
             self.auth.check_headers(request.headers)
-            body = await request.body()
+            body = await request.body()  # BodyTooLarge (413) propagates to the app's error handler
             self.auth.check_body(request.headers, body)
         except AuthError as exc:
             log.info("VAPI webhook refused: %s", exc)
             return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=401)
         try:
-            payload = json.loads(body or b"{}")
+            payload = loads_strict(body or b"{}")
+        except JsonInputError as exc:
+            log.warning("VAPI server message refused: %s", exc)
+            return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=exc.status)
+        try:
             raw = payload.get("message", payload) if isinstance(payload, dict) else None
             if not isinstance(raw, dict):
                 raise ValueError("no message object")
@@ -138,11 +146,21 @@ class WebhookEndpoint:
     # --- replies ---------------------------------------------------------------------------
     async def _assistant_request(self, message: ServerMessage, request: Request) -> dict[str, Any]:
         self.warmer.warm_soon()
+        trusted = self.auth.authenticates
         tenant = None
-        with anyio.move_on_after(1.0):  # never let a slow lookup eat the 7.5 s budget
-            tenant = await self.desk.lookup_tenant(message.caller_number)
+        if trusted:
+            with anyio.move_on_after(1.0):  # never let a slow lookup eat the 7.5 s budget
+                tenant = await self.desk.lookup_tenant(message.caller_number)
+        elif not self._warned_open:
+            self._warned_open = True
+            log.warning(
+                "assistant-request over an unauthenticated webhook (VAPI_AUTH=none): answering without the "
+                "Custom LLM key and tenant details; set VAPI_AUTH and VAPI_SECRET."
+            )
         url = llm_base_url(self.core.settings, str(request.base_url))
-        return jamie_assistant(self.core.settings, llm_url=url, model=self.core.active_alias, tenant=tenant)
+        return jamie_assistant(
+            self.core.settings, llm_url=url, model=self.core.active_alias, tenant=tenant, with_secret=trusted
+        )
 
     async def _tool_calls(self, message: ServerMessage, request: Request) -> dict[str, Any]:
         ctx = ToolContext(message.call_id or "no-call", message.caller_number)
@@ -166,8 +184,8 @@ class WebhookEndpoint:
             outcome = await self.tools.run(name, arguments, ctx)
         if call.id:
             await self.core.store.execute(
-                "INSERT OR IGNORE INTO vapi_tool_results(tool_call_id, call_id, name, result, error, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO vapi_tool_results(tool_call_id, call_id, name, result, error, at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (call.id, ctx.call_id, name, outcome.result, outcome.error, time.time()),
             )
         return call, outcome

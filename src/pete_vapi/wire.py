@@ -8,12 +8,13 @@ documented read orders once, so routes read `request.call_id` instead of digging
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pete_mcp.contract import Message
+from pete_mcp.core.errors import JsonInputError
+from pete_mcp.core.jsonwire import loads_strict
 
 __all__ = [
     "CallInfo",
@@ -190,7 +191,10 @@ def parse_tool_arguments(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, str):
-        parsed = json.loads(raw) if raw.strip() else {}
+        try:
+            parsed = loads_strict(raw) if raw.strip() else {}
+        except JsonInputError as exc:
+            raise ValueError(str(exc).replace("the request body", "the arguments")) from None
         if not isinstance(parsed, dict):
             raise ValueError("tool arguments must be a JSON object.")
         return parsed

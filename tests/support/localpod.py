@@ -23,6 +23,7 @@ import pytest
 
 from pete_mcp.local.localpod import LocalPod, LocalPodConfig, PodState, build_localpod_app
 from pete_mcp.local.localpod._workers import Worker
+from tests.support.require import require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _T = TypeVar("_T")
@@ -185,9 +186,11 @@ async def inprocess_pod(
 
 @pytest.fixture
 def runpod_sdk() -> None:
-    """Skip unless the runpod SDK (the `worker` extra) is installed: the test workers run it."""
-    if importlib.util.find_spec("runpod") is None:
-        pytest.skip("the runpod SDK is not installed: run `uv sync --all-extras` for the local endpoint's worker tests")
+    """Skip (fail in CI) unless the runpod SDK (the `worker` extra) is installed: the test workers run it."""
+    require(
+        importlib.util.find_spec("runpod"),
+        "the runpod SDK is not installed: run `uv sync --all-extras` for the local endpoint's worker tests",
+    )
 
 
 def live_group_members(pgid: int) -> list[int]:

@@ -158,8 +158,10 @@ def era(request: pytest.FixtureRequest) -> str:
 class ThreadedApp:
     """An ASGI app under uvicorn in a thread on a free loopback port, lifespan on (the Pete app's core)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    def __init__(self, app: ASGIApp, *, port: int = 0, **config: Any) -> None:
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **config)
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.port = 0
 
@@ -182,8 +184,9 @@ class ThreadedApp:
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[ThreadedApp]:
-    server = ThreadedApp(app)
+def serve_in_thread(app: ASGIApp, *, port: int = 0, **config: Any) -> Iterator[ThreadedApp]:
+    """`config`: more uvicorn options (e.g. ssl_certfile/ssl_keyfile for an https stand-in)."""
+    server = ThreadedApp(app, port=port, **config)
     server.start()
     try:
         yield server

@@ -15,6 +15,7 @@ import pytest
 
 from pete_mcp.core.errors import ConfigError
 from pete_mcp.local.model_server import GEMMA_ALIAS, SMOLLM2_ALIAS, ModelServer
+from tests.support.require import missing, require
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,15 @@ def model_data_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def model_server(model_data_dir: Path) -> Iterator[RunningModelServer]:
     """A real llama.cpp server with SmolLM2 (`chat_model`) and gemma (`base_model`), on a free port."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python is not installed: run `uv sync --extra local` for the real-model tests")
+    require(
+        importlib.util.find_spec("llama_cpp"),
+        "llama-cpp-python is not installed: run `uv sync --extra local` for the real-model tests",
+    )
     server = ModelServer(data_dir=model_data_dir, port=0, n_threads=2)
     try:
         server.start()
     except ConfigError as err:
-        pytest.skip(f"local model unavailable: {err}")
+        missing(f"the local model server did not start: {err}")
     try:
         yield RunningModelServer(server)
     finally:

@@ -80,7 +80,7 @@ async def vapi_stack(
     async with app.router.lifespan_context(app):
         await upsert_tenants(core.store, tenants)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://pete.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client:
             yield VapiStack(core, face, app, client)
 
 

@@ -6,7 +6,7 @@ and paging a person about an emergency (`Pager`, through the same sinks plus a p
 """
 
 from .base import Alert, AlertDeliveryError, AlertSink, Finding, Notice
-from .engine import AlertEngine, run_alerts, sinks_from_settings
+from .engine import AlertBook, AlertEngine, run_alerts, sinks_from_settings
 from .github import GitHubIssueSink
 from .mcp_notify import EventBusSink
 from .paging import AlertSinkPager, PageAttempt, PageProgress, Pager, PageResult, PagingSink, pager_from_settings
@@ -25,6 +25,7 @@ from .webhook import PageDetails, SignedWebhookSink, pagerduty_event, sign_body
 
 __all__ = [
     "Alert",
+    "AlertBook",
     "AlertDeliveryError",
     "AlertEngine",
     "AlertSink",

@@ -5,6 +5,11 @@ fires once; while it keeps holding it is silent except for a repeat every `repea
 stops holding it resolves once. Every sink gets every notice; a sink that fails is logged
 and never stops the others. Rules are evaluated every `interval_s` and right after events
 that can change them (provider up/down, failover, deploy).
+
+With several replicas on one database, one leader evaluates and pages (`Leadership`: an
+advisory lock on PostgreSQL, always held on SQLite); followers keep asking every interval and
+take over when the leader dies. The firing alerts are kept in the store (`AlertBook`), so a new
+leader neither re-pages what is already firing nor forgets to send its resolution.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import anyio
 import httpx
 from anyio.abc import TaskStatus
 
-from pete_mcp.core import Event, EventBus, PeteError, Settings, Subscription
+from pete_mcp.core import Event, EventBus, PeteError, Settings, Store, Subscription
+from pete_mcp.core.storage import AlwaysLeader, Leadership
 from pete_mcp.metrics import Metrics
 
 from .base import Alert, AlertSink, Finding, Notice
@@ -36,9 +42,44 @@ class AlertHost(Protocol):
     http: httpx.AsyncClient
     events: EventBus
     metrics: Metrics
+    store: Store
 
 
-__all__ = ["AlertEngine", "run_alerts", "sinks_from_settings"]
+__all__ = ["AlertBook", "AlertEngine", "run_alerts", "sinks_from_settings"]
+
+ALERTS_KEY = "alerts_firing"
+
+
+class AlertBook:
+    """The firing alerts, kept in the store's state so the next leader carries them on."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def load(self) -> dict[str, Alert]:
+        rows = await self.store.get_state(ALERTS_KEY) or []
+        alerts: dict[str, Alert] = {}
+        for row in rows:
+            finding = Finding(row["key"], row["rule"], row["severity"], row["title"], row["detail"])
+            alerts[finding.key] = Alert(finding, row["since"], row["fired_at"], row["last_notified"])
+        return alerts
+
+    async def save(self, alerts: dict[str, Alert]) -> None:
+        rows = [
+            {
+                "key": a.finding.key,
+                "rule": a.finding.rule,
+                "severity": a.finding.severity,
+                "title": a.finding.title,
+                "detail": a.finding.detail,
+                "since": a.since,
+                "fired_at": a.fired_at,
+                "last_notified": a.last_notified,
+            }
+            for a in alerts.values()
+        ]
+        await self.store.set_state(ALERTS_KEY, rows)
+
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +96,8 @@ class AlertEngine:
         repeat_s: float = 3600.0,
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        leadership: Leadership | None = None,
+        book: AlertBook | None = None,
     ) -> None:
         self.rules = list(rules)
         self.sinks = list(sinks)
@@ -65,6 +108,9 @@ class AlertEngine:
         self.active: dict[str, Alert] = {}
         self.pending: dict[str, float] = {}
         self.delivery_failures = 0
+        self.leadership: Leadership = leadership or AlwaysLeader()
+        self.book = book
+        self.leading = False
         self._lock = anyio.Lock()
 
     def observe(self, event: Event) -> None:
@@ -74,9 +120,10 @@ class AlertEngine:
     async def evaluate(self) -> list[Notice]:
         """One pass over the rules; returns (and delivers) the notices it produced."""
         async with self._lock:
+            leading = await self._lead()
             now = self.clock()
             findings: dict[str, tuple[Finding, float]] = {}
-            for rule in self.rules:
+            for rule in self.rules if leading else [r for r in self.rules if _per_replica(r)]:
                 try:
                     for finding in rule.check(self.metrics, now):
                         findings[finding.key] = (finding, rule.for_s)
@@ -85,9 +132,45 @@ class AlertEngine:
             notices = self._transitions(findings, now)
             if notices:
                 self.metrics.set_alerts(a.entry() for a in self.active.values())
+            if leading and notices and self.book is not None:
+                try:
+                    await self.book.save({k: a for k, a in self.active.items() if k not in self._own_keys()})
+                except PeteError as exc:
+                    log.warning("could not keep the firing alerts in the store: %s", exc)
             for notice in notices:
                 await self._deliver(notice)
             return notices
+
+    async def _lead(self) -> bool:
+        """True when this replica leads; on taking the lead, carry on the alerts the last leader fired."""
+        leading = await self.leadership.acquire()
+        if leading and not self.leading and self.book is not None:
+            try:
+                carried = await self.book.load()
+            except PeteError as exc:
+                log.warning("took the alert lead but could not read the firing alerts: %s", exc)
+                return False
+            own = self._own_keys()
+            self.active = {**carried, **{k: a for k, a in self.active.items() if k in own}}
+            self.pending = {k: t for k, t in self.pending.items() if k in own}
+            self.metrics.set_alerts(a.entry() for a in self.active.values())
+            log.info("this replica now leads alert evaluation (%d alert(s) firing)", len(self.active))
+        elif not leading and self.leading:
+            log.info("this replica no longer leads alert evaluation")
+        if not leading:  # the leader's alerts are the leader's business now
+            own = self._own_keys()
+            self.active = {k: a for k, a in self.active.items() if k in own}
+            self.pending = {k: t for k, t in self.pending.items() if k in own}
+        self.leading = leading
+        return leading
+
+    def _own_keys(self) -> set[str]:
+        """Keys of alerts from per-replica rules: this replica's own, never handed to a leader.
+
+        A finding's key starts with its rule's name (`rule` or `rule:detail`).
+        """
+        names = {r.name for r in self.rules if _per_replica(r)}
+        return {k for k in (*self.active, *self.pending) if k.split(":", 1)[0] in names}
 
     def _transitions(self, findings: dict[str, tuple[Finding, float]], now: float) -> list[Notice]:
         notices: list[Notice] = []
@@ -127,18 +210,25 @@ class AlertEngine:
     # --- running ---------------------------------------------------------------------------
     async def run(self, events: EventBus, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Evaluate every `interval_s` and after relevant events; started once events are followed."""
-        async with events.subscribe() as sub, anyio.create_task_group() as tg:
-            tg.start_soon(self._follow, sub)
-            task_status.started()
-            while True:
-                await self.evaluate()
-                await anyio.sleep(self.interval_s)
+        try:
+            async with events.subscribe() as sub, anyio.create_task_group() as tg:
+                tg.start_soon(self._follow, sub)
+                task_status.started()
+                while True:
+                    await self.evaluate()
+                    await anyio.sleep(self.interval_s)
+        finally:
+            await self.leadership.release()
 
     async def _follow(self, sub: Subscription) -> None:
         async for event in sub:
             self.observe(event)
             if event.kind.startswith(_EVALUATE_ON):
                 await self.evaluate()
+
+
+def _per_replica(rule: Rule) -> bool:
+    return bool(getattr(rule, "per_replica", False))
 
 
 def sinks_from_settings(settings: Settings, http: httpx.AsyncClient, events: EventBus) -> list[AlertSink]:
@@ -174,6 +264,8 @@ async def run_alerts(
         core.metrics,
         repeat_s=settings.alert_repeat_s,
         interval_s=settings.alert_eval_interval_s,
+        leadership=core.store.leadership("alerts"),
+        book=AlertBook(core.store),
     )
     async with anyio.create_task_group() as tg:
         await tg.start(engine.run, core.events)

@@ -22,6 +22,8 @@ __all__ = [
     "FailoverActive",
     "NoWorkersWhileQueued",
     "Rule",
+    "StoreWritesLost",
+    "StoreWritesWaiting",
     "TtftOverBudget",
     "default_rules",
 ]
@@ -185,6 +187,59 @@ class FailoverActive:
         return list(self.active.values())
 
 
+@dataclass
+class StoreWritesWaiting(_StateRule):
+    """This replica cannot reach its database: writes wait in memory to be replayed.
+
+    Evaluated on every replica (`per_replica`), not only the leader: with the database away
+    nobody can hold the lead, and each replica knows only its own spool.
+    """
+
+    for_s: float = 30.0
+    name: str = "store_writes_waiting"
+    per_replica: bool = True
+
+    def check(self, metrics: Metrics, now: float) -> list[Finding]:
+        s = metrics.storage
+        if s is None or s.pending_writes <= 0:
+            return []
+        return [
+            Finding(
+                f"{self.name}:{s.replica}",
+                self.name,
+                "warning",
+                "Database unreachable: writes are waiting",
+                f"{s.pending_writes} write(s) on replica {s.replica} wait for the {s.engine} database; "
+                "calls are still answered and the writes are replayed when it is back.",
+            )
+        ]
+
+
+@dataclass
+class StoreWritesLost(_StateRule):
+    """Writes were dropped (the spool overflowed, or the database refused a replay); holds `hold_s`."""
+
+    hold_s: float = 900.0
+    for_s: float = 0.0
+    name: str = "store_writes_lost"
+    per_replica: bool = True
+
+    def check(self, metrics: Metrics, now: float) -> list[Finding]:
+        s = metrics.storage
+        if s is None or s.last_loss_at is None or now - s.last_loss_at > self.hold_s:
+            return []
+        return [
+            Finding(
+                f"{self.name}:{s.replica}",
+                self.name,
+                "critical",
+                "Conversation writes were lost",
+                f"{s.lost_writes} write(s) on replica {s.replica} could not be stored "
+                f"(STORE_SPOOL_LIMIT reached or refused on replay).",
+            )
+        ]
+
+
 def default_rules(settings: Settings) -> list[Rule]:
     """The rules `pete serve` runs, tuned by the ALERT_* settings."""
     return [
@@ -194,4 +249,6 @@ def default_rules(settings: Settings) -> list[Rule]:
         ErrorRateHigh(settings.error_rate_threshold, settings.alert_error_window_s, settings.alert_min_requests),
         DeployFailed(),
         FailoverActive(),
+        StoreWritesWaiting(),
+        StoreWritesLost(),
     ]

@@ -12,6 +12,7 @@ import click
 
 from pete_mcp.core import Settings
 
+from .evals import eval_command, export_dataset_command, modelfile_command, opt_out_command
 from .tenants import tenants
 
 __all__ = ["main"]
@@ -26,7 +27,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Bind address (default from PETE settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Gateway port.")
-def up(host: str | None, port: int | None) -> None:
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Gateways to run on consecutive ports over one PostgreSQL (needs DATABASE_URL; docs/scaling.md).",
+)
+def up(host: str | None, port: int | None, replicas: int) -> None:
     """Run the whole system: the gateway, and without RunPod credentials the local stack too."""
     from pete_mcp.local.stack import run_up
 
@@ -35,7 +43,7 @@ def up(host: str | None, port: int | None) -> None:
         settings.host = host
     if port is not None:
         settings.port = port
-    sys.exit(run_up(settings))
+    sys.exit(run_up(settings, replicas=replicas))
 
 
 @main.command()
@@ -82,7 +90,15 @@ def localpod(port: int | None, max_workers: int | None) -> None:
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--temperature", type=float, default=None)
 def prompt(text: str, model: str | None, max_tokens: int, temperature: float | None) -> None:
-    """Send one prompt and stream the answer, with its timings."""
+    """Send one prompt and stream the answer, with its timings.
+
+    \b
+    Goes through the running gateway when one answers at PETE_URL (default
+    http://127.0.0.1:PORT), so its dashboard, metrics and traces see it; it signs in
+    with MCP_TOKEN, or with the token the gateway writes to DATA_DIR/gateway-cli-token
+    (0600, good only for POST /api/prompt). When none answers it builds a core
+    in-process and says so. The first line on stderr says which path it took.
+    """
     from .prompt import run_prompt
 
     sys.exit(run_prompt(Settings(), text, model=model, max_tokens=max_tokens, temperature=temperature))
@@ -113,6 +129,51 @@ def bench(name: str | None, list_only: bool, args: tuple[str, ...]) -> None:
 
 
 main.add_command(tenants)
+
+
+@main.group()
+def users() -> None:
+    """Operator accounts that sign in on the consent page of Pete's OAuth server."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (one line).")
+@click.option("--scope", "scopes", multiple=True, help="A scope this operator may grant (repeat); default: all.")
+def users_add(name: str, password_stdin: bool, scopes: tuple[str, ...]) -> None:
+    """Create NAME, or replace its password and scopes (pete:read, pete:operate, pete:deploy)."""
+    from .users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_user(Settings(), name, password, list(scopes))
+
+
+@users.command("list")
+def users_list() -> None:
+    """The operator accounts, the scopes each may grant, and when each was created."""
+    from .users import list_users
+
+    list_users(Settings())
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Delete NAME (tokens already issued stay valid until they expire or are revoked)."""
+    from .users import remove_user
+
+    remove_user(Settings(), name)
+
+
+# The improvement loop (docs/evals.md): `pete eval`, `pete export-dataset`, `pete modelfile`, `pete opt-out`.
+main.add_command(eval_command)
+main.add_command(export_dataset_command)
+main.add_command(modelfile_command)
+main.add_command(opt_out_command)
+
 
 if __name__ == "__main__":
     main()

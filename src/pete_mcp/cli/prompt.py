@@ -1,20 +1,106 @@
-"""`pete prompt`: one prompt through the configured path, streamed to the terminal with timings."""
+"""`pete prompt`: one prompt, streamed to the terminal with timings — through the running gateway when
+one answers (so the dashboard, metrics and traces see it), else through a core built in-process.
+
+Which path it took is printed first (on stderr). The gateway is `PETE_URL`, by default the local
+one (`http://127.0.0.1:PORT`). It authenticates with `MCP_TOKEN` when set, else with the token the
+gateway wrote into the data directory for the local CLI (`faces/cli_token.py`).
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from typing import Any
 
 import anyio
+import httpx
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import JobStarted, PeteError, Settings, TextDelta
+from pete_mcp.faces.cli_token import read_cli_token
 from pete_mcp.gateway import ChatTurn, Reply, build_core
 
-__all__ = ["run_prompt"]
+__all__ = ["gateway_url", "run_prompt"]
+
+PROBE_TIMEOUT_S = 1.0
 
 
-async def _prompt(settings: Settings, text: str, model: str | None, options: ChatOptions) -> int:
+def gateway_url(settings: Settings) -> str:
+    if settings.pete_url:
+        return settings.pete_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+async def _gateway_answers(http: httpx.AsyncClient, url: str) -> bool:
+    try:
+        response = await http.get(f"{url}/api/models", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+async def _via_gateway(
+    http: httpx.AsyncClient, url: str, settings: Settings, text: str, model: str | None, options: ChatOptions
+) -> int:
+    token = settings.mcp_token.get_secret_value() if settings.mcp_token else read_cli_token(settings.data_dir)
+    headers = {"Accept": "text/event-stream", "X-Pete-Client": "cli"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = {"prompt": text, "model": model, "max_tokens": options.max_tokens or 128, "temperature": options.temperature}
+    started = time.perf_counter()
+    first: float | None = None
+    async with http.stream("POST", f"{url}/api/prompt", json=body, headers=headers, timeout=None) as response:
+        if response.status_code != 200:
+            await response.aread()
+            print(f"error: the gateway at {url} answered {response.status_code}: {_message(response)}", file=sys.stderr)
+            if response.status_code in (401, 403):
+                print(
+                    "Set MCP_TOKEN to the gateway's token (or run pete prompt as the user that runs it).",
+                    file=sys.stderr,
+                )
+            return 1
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            part = json.loads(line[5:].strip())
+            if part["type"] == "job":
+                print(f"  job {part['job_id']}", file=sys.stderr)
+            elif part["type"] == "delta":
+                first = first or time.perf_counter()
+                sys.stdout.write(part["text"])
+                sys.stdout.flush()
+            elif part["type"] == "done":
+                _print_done(part, started, first)
+            elif part["type"] == "error":
+                print(f"\nerror: {part['message']} ({part['code']})", file=sys.stderr)
+                return 1
+    return 0
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def _print_done(part: dict[str, Any], started: float, first: float | None) -> None:
+    ttft = f"{(first - started) * 1000:.0f} ms" if first else "n/a"
+    tokens = part.get("output_tokens") or 0
+    total = part.get("total_s")
+    rate = f"{tokens / total:.1f} tok/s" if total else "n/a"
+    print(
+        f"\n\n[{part['provider']}:{part['model']}] first token {ttft} · total {(time.perf_counter() - started):.2f} s"
+        f" · {tokens} tokens · {rate} · finish {part['finish_reason']}"
+        + (f" · job {part['job_id']}" if part.get("job_id") else "")
+        + (f" · worker {part['worker_id']}" if part.get("worker_id") else ""),
+        file=sys.stderr,
+    )
+
+
+async def _in_process(settings: Settings, text: str, model: str | None, options: ChatOptions) -> int:
     started = time.perf_counter()
     first: float | None = None
     async with build_core(settings) as core:
@@ -39,6 +125,19 @@ async def _prompt(settings: Settings, text: str, model: str | None, options: Cha
                 print("Is the local stack running? Start it with `pete up`.", file=sys.stderr)
             return 1
     return 0
+
+
+async def _prompt(settings: Settings, text: str, model: str | None, options: ChatOptions) -> int:
+    url = gateway_url(settings)
+    async with httpx.AsyncClient() as http:
+        if await _gateway_answers(http, url):
+            print(f"→ through the gateway at {url} (it shows on its dashboard)", file=sys.stderr)
+            return await _via_gateway(http, url, settings, text, model, options)
+    print(
+        f"→ no gateway answered at {url}; running in-process (the dashboard will not see this prompt)",
+        file=sys.stderr,
+    )
+    return await _in_process(settings, text, model, options)
 
 
 def _print_timings(reply: Reply, started: float, first: float | None) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import anyio
 import click
 
-from pete_mcp.core import PeteError, Settings, Store
+from pete_mcp.core import PeteError, Settings, Store, store_from_settings
 from pete_mcp.core.tenant_directory import list_tenants, parse_tenant_file, upsert_tenants
 
 __all__ = ["tenants"]
 
 
 def _store(settings: Settings) -> Store:
-    store = Store(settings.data_dir / "pete.sqlite3")  # the file build_core opens
+    store = store_from_settings(settings)  # the database build_core opens
     store.open()
     return store
 

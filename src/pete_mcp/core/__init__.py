@@ -5,21 +5,26 @@ but the job contract.
 
 from __future__ import annotations
 
-from .conversations import DEFAULT_RESERVE_TOKENS, Conversations
+from .conversations import DEFAULT_RESERVE_TOKENS, Conversations, TokenCount, estimate_tokens, fit_prompt
 from .errors import (
     AuthError,
+    BodyTooLarge,
+    Cancelled,
     ConfigError,
     DeployError,
     InputError,
     JobFailed,
+    JsonInputError,
     NotFound,
     PeteError,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     StoreError,
+    StoreUnavailable,
 )
 from .events import Event, EventBus, Subscription
+from .jsonwire import MAX_DEPTH, loads_strict, parse_model, validation_message
 from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
 from .provider import (
@@ -37,13 +42,16 @@ from .provider import (
 )
 from .settings import Settings
 from .sse import DONE, iter_sse_data, sse_frame
-from .store import Store
+from .store import Store, store_from_settings
 
 __all__ = [
     "CONVERSATION",
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
+    "MAX_DEPTH",
     "AuthError",
+    "BodyTooLarge",
+    "Cancelled",
     "Completion",
     "ConfigError",
     "Conversations",
@@ -53,6 +61,7 @@ __all__ = [
     "InputError",
     "JobFailed",
     "JobStarted",
+    "JsonInputError",
     "ModelProvider",
     "ModelRegistry",
     "ModelSpec",
@@ -68,13 +77,21 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StreamEvent",
     "Subscription",
     "TextDelta",
+    "TokenCount",
     "WarmsForCalls",
     "chat_body",
     "close_stream",
+    "estimate_tokens",
+    "fit_prompt",
     "iter_sse_data",
+    "loads_strict",
+    "parse_model",
     "served_options",
     "sse_frame",
+    "store_from_settings",
+    "validation_message",
 ]

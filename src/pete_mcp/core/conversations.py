@@ -4,21 +4,36 @@ The context for a turn is the model's system prompt plus the persisted thread, f
 serving model's context window: the newest whole turns that fit, a tool call never split from
 its result. Because it is rebuilt from the store for every turn, it survives model switches,
 provider failover and a restart.
+
+While the database is unreachable a turn still gets its context: writes go to the store's
+spool (replayed in order when it is back) and the thread is kept in memory until then.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pete_mcp.contract import Message
 
+from .errors import InputError, StoreUnavailable
 from .models import ModelSpec
-from .store import Store
+from .store import Store, append_txn, unseen_txn
 
-__all__ = ["DEFAULT_RESERVE_TOKENS", "Conversations", "estimate_tokens", "fit_to_window", "unseen_messages"]
+__all__ = [
+    "DEFAULT_RESERVE_TOKENS",
+    "Conversations",
+    "TokenCount",
+    "estimate_tokens",
+    "fit_prompt",
+    "fit_to_window",
+    "unseen_messages",
+]
+
+TokenCount = Callable[[dict[str, Any]], int]  # tokens one message takes in a prompt
 
 # A tokenizer-free estimate, deliberately pessimistic: BPE tokenizers average about four bytes
 # of English a token; counting 3.5 keeps a margin for numbers, names and other scripts.
@@ -62,20 +77,24 @@ def _trim_to(message: dict[str, Any], tokens: int) -> dict[str, Any]:
 
 
 def fit_to_window(
-    system: list[dict[str, Any]], thread: Sequence[dict[str, Any]], window: int, reserve: int
+    system: list[dict[str, Any]],
+    thread: Sequence[dict[str, Any]],
+    window: int,
+    reserve: int,
+    count: TokenCount = estimate_tokens,
 ) -> list[dict[str, Any]]:
     """System messages plus the most recent turns that fit in `window - reserve` tokens.
 
     Whole units only: an assistant tool call is never separated from its results. The
     newest message is always kept (trimmed from the front if it alone is too long), so a
     turn never goes out without what the caller just said. `reserve` (room for the reply)
-    is capped at half the window.
+    is capped at half the window. `count` defaults to the tokenizer-free estimate.
     """
     reserve = min(reserve, window // 2)
-    budget = window - reserve - sum(estimate_tokens(m) for m in system)
+    budget = window - reserve - sum(count(m) for m in system)
     kept: list[list[dict[str, Any]]] = []
     for unit in reversed(_units(thread)):
-        cost = sum(estimate_tokens(m) for m in unit)
+        cost = sum(count(m) for m in unit)
         if cost > budget:
             if not kept and len(unit) == 1:
                 kept.append([_trim_to(unit[0], max(budget, MESSAGE_OVERHEAD_TOKENS + 16))])
@@ -85,6 +104,31 @@ def fit_to_window(
         budget -= cost
         kept.append(unit)
     return [*system, *(m for unit in reversed(kept) for m in unit)]
+
+
+def fit_prompt(
+    system: list[dict[str, Any]],
+    messages: Sequence[dict[str, Any]],
+    window: int,
+    reserve: int,
+    *,
+    count: TokenCount = estimate_tokens,
+    model: str = "the model",
+) -> list[dict[str, Any]]:
+    """`fit_to_window` for a prompt someone typed: older turns go the same way, but the newest
+    message is never cut — when it cannot fit, the caller is told so.
+
+    Raises:
+        InputError: the system prompt and the newest message exceed `window - reserve`.
+    """
+    reserve = min(reserve, window // 2)
+    need = sum(count(m) for m in system) + sum(count(m) for m in messages[-1:])
+    if need > window - reserve:
+        raise InputError(
+            f"The prompt is ~{need:,} tokens; {model}'s window is {window:,} with {reserve:,} reserved for the reply.",
+            hint="Shorten the prompt, lower max_tokens, or choose a model with a larger context_window (list_models).",
+        )
+    return fit_to_window(system, messages, window, reserve, count)
 
 
 def _spoken(message: dict[str, Any]) -> str:
@@ -117,36 +161,84 @@ def unseen_messages(thread: Sequence[dict[str, Any]], incoming: Sequence[dict[st
 
 
 class Conversations:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, offline_limit: int = 1000) -> None:
         self.store = store
+        self.offline_limit = offline_limit
+        # Threads as this process saw them while writes waited in the spool (newest last).
+        self._offline: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        store.spool.on_drained.append(self._offline.clear)
+
+    def _remember(self, conversation_id: str, messages: Sequence[dict[str, Any]]) -> None:
+        thread = self._offline.pop(conversation_id, [])
+        thread.extend(messages)
+        self._offline[conversation_id] = thread
+        while len(self._offline) > self.offline_limit:
+            self._offline.popitem(last=False)
 
     async def sync(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> list[Message]:
         """Persist the part of a resent whole conversation the thread does not hold yet; return it.
 
         VAPI resends the entire conversation every turn; this stores each message once, in one
-        transaction, so duplicate deliveries of a turn cannot store it twice.
+        transaction, so duplicate deliveries of a turn cannot store it twice (on any replica).
+        While the database is away the resend is spooled whole and de-duplicated on replay.
         """
-        new = await self.store.append_unseen(
-            conversation_id,
-            [m.model_dump(exclude_none=True) for m in messages],
-            source=source,
-            unseen=unseen_messages,
+        payload = [m.model_dump(exclude_none=True) for m in messages]
+        if not len(self.store.spool):
+            try:
+                new = await self.store.append_unseen(conversation_id, payload, source=source, unseen=unseen_messages)
+                return [Message.model_validate(m) for m in new]
+            except StoreUnavailable:
+                pass
+        seen = self._offline.get(conversation_id, [])
+        new = unseen_messages(seen, payload) if seen else payload
+        self._remember(conversation_id, new)
+        self.store.spool.add(
+            f"messages of {conversation_id}",
+            unseen_txn(conversation_id, payload, source=source, unseen=unseen_messages),
         )
         return [Message.model_validate(m) for m in new]
 
-    async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
-        await self.store.append_messages(
-            conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source
+    async def ids(self, *, prefix: str = "", limit: int = 20) -> list[str]:
+        """Stored conversation ids that start with `prefix`, most recently active first (completions)."""
+        rows = await self.store.query(
+            "SELECT id FROM conversations WHERE substr(id, 1, ?) = ? ORDER BY updated_at DESC LIMIT ?",
+            (len(prefix), prefix, limit),
         )
+        return [str(row["id"]) for row in rows]
+
+    async def append(
+        self,
+        conversation_id: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        source: str,
+        model: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Append raw message dicts (tool-call exchanges too); spooled while the database is away."""
+        if not messages:
+            return
+        txn = append_txn(conversation_id, messages, source=source, model=model, provider=provider)
+        if not await self.store.write_or_defer(f"messages of {conversation_id}", txn):
+            self._remember(conversation_id, messages)
+
+    async def record(self, conversation_id: str, messages: Sequence[Message], *, source: str) -> None:
+        await self.append(conversation_id, [m.model_dump(exclude_none=True) for m in messages], source=source)
 
     async def record_reply(self, conversation_id: str, text: str, *, source: str, model: str, provider: str) -> None:
-        await self.store.append_messages(
-            conversation_id,
-            [{"role": "assistant", "content": text}],
-            source=source,
-            model=model,
-            provider=provider,
+        await self.append(
+            conversation_id, [{"role": "assistant", "content": text}], source=source, model=model, provider=provider
         )
+
+    async def _thread(self, conversation_id: str) -> list[dict[str, Any]]:
+        offline = self._offline.get(conversation_id)
+        if offline is not None and len(self.store.spool):
+            return [dict(m) for m in offline]
+        try:
+            stored = await self.store.thread(conversation_id)
+        except StoreUnavailable:
+            return [dict(m) for m in offline or []]
+        return [{k: v for k, v in m.items() if k not in ("seq", "model", "provider", "created_at")} for m in stored]
 
     async def context(
         self, conversation_id: str, spec: ModelSpec, *, reserve: int = DEFAULT_RESERVE_TOKENS
@@ -156,10 +248,7 @@ class Conversations:
         The thread's own (latest) system message wins over the model's default prompt; the
         window is the serving model's, so a switch to a smaller model keeps the newest turns.
         """
-        thread = [
-            {k: v for k, v in m.items() if k not in ("seq", "model", "provider", "created_at")}
-            for m in await self.store.thread(conversation_id)
-        ]
+        thread = await self._thread(conversation_id)
         system = [m for m in thread if m["role"] == "system"][-1:]
         if not system and spec.system_prompt:
             system = [{"role": "system", "content": spec.system_prompt}]

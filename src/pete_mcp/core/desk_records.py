@@ -8,13 +8,13 @@ four (`DeskItem`), with the caller's number masked, so no face shows a number in
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .errors import InputError, NotFound
 from .property_desk import normalise_phone
+from .storage import Conn
 from .store import Store
 
 __all__ = ["DESK_KINDS", "DeskItem", "DeskKind", "DeskRecords", "DeskStatus", "desk_kind", "mask_caller"]
@@ -157,7 +157,7 @@ class DeskRecords:
         where = f" AND {t.where}" if t.where else ""
         note, by = " ".join(note.split())[:1000], by[:100]
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: Conn) -> None:
             conn.execute(
                 f"UPDATE {t.table} SET status = 'closed', closed_at = ?, closed_by = ?, close_note = ? "
                 f"WHERE {t.id_col} = ? AND status != 'closed'{where}",

@@ -3,14 +3,18 @@
     PeteError
      ├── ConfigError             a setting is missing or wrong ("set RUNPOD_API_KEY")
      ├── InputError              the caller sent something unusable
-     │    └── NotFound           unknown model, job, conversation
+     │    ├── NotFound           unknown model, job, conversation
+     │    ├── JsonInputError     the body is not strict JSON (bad UTF-8, NaN, too deep)
+     │    └── BodyTooLarge       the body is over the route's limit (413)
      ├── ProviderError           a model provider failed
      │    ├── ProviderTimeout    no answer within the budget
      │    ├── ProviderUnavailable  cannot be reached, refused, or circuit open
      │    └── JobFailed          the RunPod job ran and failed (carries the worker's error)
      ├── AuthError               a credential was refused (ours, or upstream's)
      ├── DeployError             a RunPod deploy or rollback failed
-     └── StoreError              the SQLite store could not read or write
+     ├── QualityGateRefused      a switch or deploy failed the eval-score gate (EVAL_MIN_SCORE)
+     └── StoreError              the store (SQLite or PostgreSQL) could not read or write
+          └── StoreUnavailable   the database cannot be reached right now
 
 Faces map these once: MCP tools raise `ToolError(str(err))`, Starlette handlers answer JSON
 with `err.status`, the worker yields the job contract's `JobError`. Messages never contain
@@ -21,16 +25,20 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BodyTooLarge",
     "ConfigError",
     "DeployError",
     "InputError",
     "JobFailed",
+    "JsonInputError",
     "NotFound",
     "PeteError",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "QualityGateRefused",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -62,9 +70,35 @@ class NotFound(InputError):
     status = 404
 
 
+class JsonInputError(InputError):
+    """The body is not strict JSON (bad UTF-8, NaN, too deep, ...); `path` names where, when known."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class BodyTooLarge(InputError):
+    """The body is over the route's limit (HTTP 413)."""
+
+    code = "body_too_large"
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over this route's limit of {limit} bytes.")
+        self.limit = limit
+
+
 class AuthError(PeteError):
     code = "unauthorized"
     status = 401
+
+
+class Cancelled(PeteError):
+    """A request an operator cancelled (dashboard or MCP); never failed over to another provider."""
+
+    code = "cancelled"
+    status = 409
 
 
 class ProviderError(PeteError):
@@ -103,3 +137,15 @@ class DeployError(PeteError):
 class StoreError(PeteError):
     code = "store_error"
     status = 500
+
+
+class StoreUnavailable(StoreError):
+    code = "store_unavailable"
+    status = 503
+
+
+class QualityGateRefused(PeteError):
+    """A model's latest saved eval score is below EVAL_MIN_SCORE (or missing where one is required)."""
+
+    code = "quality_gate"
+    status = 409

@@ -9,12 +9,12 @@ can a claim whose holder vanished (`reclaim_after_s`). The paging itself lives i
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .storage import Conn
 from .store import Store
 
 __all__ = ["Claim", "EscalationBook", "PageState"]
@@ -43,7 +43,7 @@ class EscalationBook:
     async def claim(self, *, call_id: str, category: str, summary: str = "", emergency_id: int | None = None) -> Claim:
         now = self.clock()
 
-        def txn(conn: sqlite3.Connection) -> Claim:
+        def txn(conn: Conn) -> Claim:
             inserted = conn.execute(
                 "INSERT INTO escalations(call_id, category, emergency_id, summary, state, created_at, claimed_at) "
                 "VALUES (?, ?, ?, ?, 'paging', ?, ?) ON CONFLICT (call_id, category) DO NOTHING",
@@ -52,6 +52,7 @@ class EscalationBook:
             row = conn.execute(
                 "SELECT id, state, claimed_at FROM escalations WHERE call_id = ? AND category = ?", (call_id, category)
             ).fetchone()
+            assert row is not None, "the row was just inserted or already there"
             if inserted:
                 return Claim(row["id"], "paging", True)
             stale = row["state"] == "paging" and row["claimed_at"] < now - self.reclaim_after_s

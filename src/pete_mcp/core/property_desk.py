@@ -4,18 +4,18 @@ The business side of Jamie's tools, with no VAPI or MCP in it: the VAPI face cal
 the model (or VAPI's `tool-calls` message) asks for a tool, and the MCP server and dashboard
 list what it recorded. Every write is idempotent per call, because VAPI delivers at least
 once and a caller repeats themselves: the same issue reported twice in one call is one ticket.
-Tables live in `store.SCHEMA` (`tenants` is seeded with three demo tenants).
+Tables live in `storage.MIGRATIONS` (`tenants` is seeded with three demo tenants).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
+from .storage import Conn
 from .store import Store
 
 __all__ = [
@@ -138,16 +138,15 @@ class PropertyDesk:
         issue_key = _key(unit, category)
         number = _clean(callback_number, limit=32)
 
-        def txn(conn: sqlite3.Connection) -> Ticket:
-            row = conn.execute(
-                "SELECT ticket, description, urgency, permission_to_enter, callback_number "
-                "FROM maintenance_requests WHERE call_id = ? AND issue_key = ?",
-                (call_id, issue_key),
-            ).fetchone()
+        def txn(conn: Conn) -> Ticket:
+            row = _ticket_row(conn, call_id, issue_key)
             if row is None:
-                cur = conn.execute(
+                # On PostgreSQL another replica may open the same issue at this moment: the
+                # unique (call_id, issue_key) lets one insert win, and the other merges below.
+                created = conn.execute(
                     "INSERT INTO maintenance_requests(call_id, issue_key, unit, property, category, description, "
-                    "urgency, permission_to_enter, callback_number, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "urgency, permission_to_enter, callback_number, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (call_id, issue_key) DO NOTHING RETURNING ticket",
                     (
                         call_id,
                         issue_key,
@@ -160,10 +159,13 @@ class PropertyDesk:
                         number,
                         time.time(),
                     ),
-                )
-                return Ticket(
-                    cur.lastrowid or 0, unit, category, description, urgency, permission_to_enter, number, True
-                )
+                ).fetchone()
+                if created is not None:
+                    return Ticket(
+                        int(created["ticket"]), unit, category, description, urgency, permission_to_enter, number, True
+                    )
+                row = _ticket_row(conn, call_id, issue_key)
+                assert row is not None, "the conflicting ticket exists"
             # The same issue again: keep one ticket, keep any new detail the caller added.
             merged = row["description"]
             if description.lower() not in merged.lower():
@@ -225,10 +227,10 @@ class PropertyDesk:
             raise InputError(f"{'take_message' if kind == 'message' else 'schedule_callback'} needs the message.")
         dedupe = "" if kind == "callback" else _key(text)
 
-        def txn(conn: sqlite3.Connection) -> OfficeNote:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO office_messages(call_id, kind, name, number, reason, preferred_time, "
-                "dedupe_key, created_at) VALUES (?,?,?,?,?,?,?,?)",
+        def txn(conn: Conn) -> OfficeNote:
+            created = conn.execute(
+                "INSERT INTO office_messages(call_id, kind, name, number, reason, preferred_time, "
+                "dedupe_key, created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
                 (
                     call_id,
                     kind,
@@ -239,14 +241,14 @@ class PropertyDesk:
                     dedupe,
                     time.time(),
                 ),
-            )
-            if cur.rowcount:
-                return OfficeNote(cur.lastrowid or 0, kind, True)
-            (existing,) = conn.execute(
+            ).fetchone()
+            if created:
+                return OfficeNote(int(created["id"]), kind, True)
+            existing = conn.execute(
                 "SELECT id FROM office_messages WHERE call_id = ? AND kind = ? AND dedupe_key = ?",
                 (call_id, kind, dedupe),
             ).fetchone()
-            return OfficeNote(existing, kind, False)
+            return OfficeNote(int(existing["id"]) if existing else 0, kind, False)
 
         return await self.store.write(txn)
 
@@ -265,18 +267,18 @@ class PropertyDesk:
         """Record an emergency for the on-call team, once per call and category."""
         category = _clean(category, limit=40).lower() or "other"
 
-        def txn(conn: sqlite3.Connection) -> OfficeNote:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO emergencies(call_id, category, summary, callback_number, created_at) "
-                "VALUES (?,?,?,?,?)",
+        def txn(conn: Conn) -> OfficeNote:
+            created = conn.execute(
+                "INSERT INTO emergencies(call_id, category, summary, callback_number, created_at) "
+                "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
                 (call_id, category, _clean(summary, limit=2000), _clean(callback_number, limit=32), time.time()),
-            )
-            if cur.rowcount:
-                return OfficeNote(cur.lastrowid or 0, "emergency", True)
-            (existing,) = conn.execute(
+            ).fetchone()
+            if created:
+                return OfficeNote(int(created["id"]), "emergency", True)
+            existing = conn.execute(
                 "SELECT id FROM emergencies WHERE call_id = ? AND category = ?", (call_id, category)
             ).fetchone()
-            return OfficeNote(existing, "emergency", False)
+            return OfficeNote(int(existing["id"]) if existing else 0, "emergency", False)
 
         return await self.store.write(txn)
 
@@ -286,3 +288,11 @@ class PropertyDesk:
             "ORDER BY id DESC LIMIT ?",
             (limit,),
         )
+
+
+def _ticket_row(conn: Conn, call_id: str, issue_key: str) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT ticket, description, urgency, permission_to_enter, callback_number "
+        "FROM maintenance_requests WHERE call_id = ? AND issue_key = ?",
+        (call_id, issue_key),
+    ).fetchone()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `pete serve` binds to.")
     port: int = Field(default=8765, description="Port `pete serve` binds to (0 picks a free one).")
     public_url: str | None = Field(default=None, description="URL Pete is reached at from outside (VAPI, MCP hosts).")
-    data_dir: Path = Field(default=Path(".pete"), description="Directory for the SQLite store and local-stack files.")
+    data_dir: Path = Field(
+        default=Path(".pete"),
+        description="Directory for the SQLite store (when DATABASE_URL is unset) and local-stack files.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     # --- RunPod
@@ -231,6 +235,7 @@ class Settings(BaseSettings):
     )
     pager_retries: int = Field(default=3, description="Retries of a page refused with 5xx/429 or not delivered.")
     pager_backoff_s: float = Field(default=0.5, description="First wait between page retries; doubles each time.")
+
     # --- cold-start-aware routing (issue 14)
     runpod_health_poll_s: float = Field(
         default=2.0,
@@ -264,10 +269,156 @@ class Settings(BaseSettings):
         "next turns, so they reuse that worker's prompt cache (load-balancing endpoints).",
     )
 
+    # --- storage and replicas (docs/scaling.md)
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:5432/db) shared by gateway replicas; unset → SQLite.",
+    )
+    database_pool_min: int = Field(default=2, description="PostgreSQL connections each replica keeps open.")
+    database_pool_max: int = Field(default=10, description="Most PostgreSQL connections one replica opens.")
+    database_timeout_s: float = Field(
+        default=5.0, description="Seconds to wait for PostgreSQL at start and for a free pooled connection."
+    )
+    replica_id: str = Field(
+        default="", description="This replica's name in fleet metrics; empty → hostname:port (keep it stable)."
+    )
+    store_spool_limit: int = Field(
+        default=10000, description="Writes kept in memory while the database is unreachable; beyond it, lost."
+    )
+
+    # --- hostile input (see docs/reliability.md)
+    body_limit_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body on /mcp, /api/* and the dashboard, in bytes; larger gets 413.",
+    )
+    vapi_body_limit_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body on /vapi/* (VAPI resends the whole conversation), in bytes; larger gets 413.",
+    )
+
+    # --- operator view (issue 16)
+    pete_url: str | None = Field(
+        default=None,
+        description="The running gateway CLI commands send prompts through (default http://127.0.0.1:PORT); "
+        "when none answers there, they build a core in-process.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "
+        "needs the `otlp` extra. Off when unset.",
+    )
+    otel_service_name: str = Field(default="pete", description="OpenTelemetry `service.name` of the gateway.")
+
+    # --- sign-in (OAuth 2.1; see docs/mcp.md "Sign-in")
+    oauth_server: bool | None = Field(
+        default=None,
+        description="Run the built-in OAuth server; unset → on when PUBLIC_URL is set and OAUTH_ISSUER is not.",
+    )
+    oauth_access_token_ttl_s: int = Field(
+        default=900, description="Lifetime of an access token the built-in server issues."
+    )
+    oauth_refresh_token_ttl_s: int = Field(
+        default=30 * 86400, description="Lifetime of a refresh token (each use rotates it)."
+    )
+    oauth_issuer: str | None = Field(
+        default=None, description="Issuer URL of an external identity provider whose JWT access tokens /mcp accepts."
+    )
+    oauth_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of the external identity provider; unset → its OpenID discovery document."
+    )
+    oauth_audience: str | None = Field(
+        default=None, description="Audience an external JWT must carry; unset → Pete's /mcp URL."
+    )
+    oauth_cimd: bool = Field(default=True, description="Accept Client ID Metadata Documents (a URL as client_id).")
+    oauth_cimd_allowed_hosts: str = Field(
+        default="", description="Comma-separated hosts client metadata may come from; empty → any public host."
+    )
+    oauth_cimd_max_bytes: int = Field(default=5120, description="Largest client metadata document fetched.")
+    oauth_cimd_timeout_s: float = Field(default=5.0, description="Longest a client metadata fetch may take.")
+    oauth_cimd_cache_s: float = Field(
+        default=3600.0, description="How long a fetched client metadata document is kept."
+    )
+    oauth_cimd_allow_loopback: bool = Field(
+        default=False, description="Tests only: fetch client metadata from 127.0.0.1/::1, over http too."
+    )
+    oauth_signin_max_failures: int = Field(
+        default=5, description="Failed sign-ins per account (4x per address) before sign-in is locked for the window."
+    )
+    oauth_signin_window_s: float = Field(default=900.0, description="Window of the sign-in rate limit, in seconds.")
+
+    # --- evals, quality gates, training data (docs/evals.md)
+    eval_min_score: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Lowest latest `pete eval` score (0-1) a model needs before switch_model or deploy; unset → off.",
+    )
+    eval_require_run: bool = Field(
+        default=False, description="With EVAL_MIN_SCORE: also refuse a model that has no saved eval run."
+    )
+    eval_gate_suite: str = Field(
+        default="", description="Suite whose latest score the gate reads (e.g. tenant_calls); empty → the newest run."
+    )
+    eval_deploy_models: str = Field(
+        default="", description="Comma-separated aliases whose scores gate a deploy; empty → the active model."
+    )
+
+    # --- GitHub → deploy (docs/github-deploy.md)
+    github_webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret of the GitHub webhook (X-Hub-Signature-256); unset → /github/webhook is off."
+    )
+    github_deploy_workflows: str = Field(
+        default="", description="Comma-separated workflow names whose successful workflow_run deploys; empty → none."
+    )
+    github_deploy_on_release: bool = Field(default=True, description="Deploy the tag of a published GitHub release.")
+    deploy_image_template: str = Field(
+        default="", description="Worker image for a GitHub tag, e.g. ghcr.io/acme/pete-worker:{tag}; empty → no deploy."
+    )
+    github_deploy_environment: str = Field(
+        default="production", description="Environment name of the GitHub deployments Pete reports."
+    )
+    github_deploy_follow_s: float = Field(
+        default=900.0, description="How long a webhook deploy follows the rollout before reporting it unfinished."
+    )
+
     @property
     def uses_real_runpod(self) -> bool:
         return self.runpod_api_key is not None and bool(self.runpod_endpoint_id)
 
     @property
+    def replica_name(self) -> str:
+        """`replica_id`, or hostname:port."""
+        import socket
+
+        return self.replica_id or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def named_hosts(self) -> tuple[str, ...]:
+        """Host names Pete was told it is reached by: `ALLOWED_HOSTS`, then the host of `PUBLIC_URL` (lower case)."""
+        names = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if self.public_url:
+            host = urlsplit(self.public_url.strip()).hostname
+            if host:
+                names.append(f"[{host}]" if ":" in host else host)
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def exposure(self) -> list[str]:
+        """Why a face may be reachable beyond loopback (empty when it is not): the bind, a public URL or host."""
+        reasons = []
+        if self.host not in LOOPBACK_HOSTS:
+            reasons.append(f"HOST={self.host}")
+        if self.public_url:
+            reasons.append("PUBLIC_URL is set (a tunnel or proxy reaches this process)")
+        allowed = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        public = [h for h in allowed if h.strip("[]") not in LOOPBACK_HOSTS]
+        if public:
+            reasons.append(f"ALLOWED_HOSTS names {', '.join(public)}")
+        return reasons
+
+    @property
     def binds_beyond_loopback(self) -> bool:
-        return self.host not in LOOPBACK_HOSTS
+        """True when a face may be reached from beyond this machine (see `exposure`)."""
+        return bool(self.exposure)

@@ -1,231 +1,30 @@
-"""Pete's SQLite store: conversations, model state, switch/deploy records, and the faces' records.
+"""Pete's store: conversations, model state, switch/deploy records, and the faces' records.
 
-WAL mode, one writer connection (every write in `BEGIN IMMEDIATE`), one reader connection;
-both used off the event loop through `anyio.to_thread`, each behind its own lock.
-Modules that need tables add their DDL to `SCHEMA` (idempotent `CREATE ... IF NOT EXISTS`).
+One facade over an engine (`storage.SQLiteEngine` by default, `storage.PostgresEngine` when
+DATABASE_URL is set); callers write portable SQL with `?` placeholders against `storage.Conn`
+and never ask which engine they have. The schema is `storage.MIGRATIONS`, applied at open: a new
+table is a new migration entry there. Blocking engine calls run off the event loop.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from .errors import StoreError
+from .errors import PeteError, StoreError, StoreUnavailable
+from .settings import Settings
+from .storage import Conn, Engine, Leadership, SpoolStats, SQLiteEngine, WriteSpool, engine_from_settings
 
-__all__ = ["ADDED_COLUMNS", "SCHEMA", "Store", "StoredMessage"]
+__all__ = ["STATE_CHANNEL", "Store", "StoredMessage", "store_from_settings"]
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    meta TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS messages (
-    conversation_id TEXT NOT NULL REFERENCES conversations(id),
-    seq INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    extra TEXT,
-    model TEXT,
-    provider TEXT,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-);
-CREATE TABLE IF NOT EXISTS switches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    from_model TEXT,
-    to_model TEXT NOT NULL,
-    warmup_s REAL,
-    by TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS deploys (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    image TEXT NOT NULL,
-    previous_image TEXT,
-    status TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL DEFAULT 'deploy'
-);
-CREATE TABLE IF NOT EXISTS metric_minutes (
-    minute INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    alias TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (minute, provider, model)
-);
-CREATE TABLE IF NOT EXISTS metric_errors (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    alias TEXT NOT NULL,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS metric_errors_at ON metric_errors(at);
--- Jamie's front desk (pete_mcp.property_desk); tenants come from `pete tenants import`
--- (`pete up` seeds three demo tenants for the local stack only).
-CREATE TABLE IF NOT EXISTS tenants (
-    phone TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    property TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS maintenance_requests (
-    ticket INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    issue_key TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    property TEXT NOT NULL DEFAULT '',
-    category TEXT NOT NULL,
-    description TEXT NOT NULL,
-    urgency TEXT NOT NULL,
-    permission_to_enter INTEGER,
-    callback_number TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'open',
-    created_at REAL NOT NULL,
-    UNIQUE (call_id, issue_key)
-);
-INSERT INTO sqlite_sequence(name, seq) SELECT 'maintenance_requests', 1000
-    WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'maintenance_requests');
-CREATE TABLE IF NOT EXISTS office_messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    number TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL,
-    preferred_time TEXT NOT NULL DEFAULT '',
-    dedupe_key TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE (call_id, kind, dedupe_key)
-);
-CREATE TABLE IF NOT EXISTS emergencies (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    category TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    callback_number TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    UNIQUE (call_id, category)
-);
--- The VAPI face (pete_vapi): calls, server-message idempotency, tool results, turn timings.
-CREATE TABLE IF NOT EXISTS vapi_calls (
-    call_id TEXT PRIMARY KEY,
-    started_at REAL,
-    ended_at REAL,
-    status TEXT NOT NULL DEFAULT '',
-    ended_reason TEXT NOT NULL DEFAULT '',
-    caller TEXT NOT NULL DEFAULT '',
-    summary TEXT NOT NULL DEFAULT '',
-    transcript TEXT NOT NULL DEFAULT '',
-    recording_url TEXT NOT NULL DEFAULT '',
-    duration_s REAL,
-    cost REAL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS vapi_server_messages (
-    call_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    key TEXT NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (call_id, type, key)
-);
-CREATE TABLE IF NOT EXISTS vapi_tool_results (
-    tool_call_id TEXT PRIMARY KEY,
-    call_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS vapi_turns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    first_content_ms REAL,
-    model_ttft_ms REAL,
-    total_ms REAL NOT NULL,
-    held INTEGER NOT NULL DEFAULT 0,
-    job_id TEXT
-);
-CREATE INDEX IF NOT EXISTS vapi_turns_call ON vapi_turns(call_id);
-CREATE TABLE IF NOT EXISTS vapi_turn_latencies (
-    call_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    model_ms REAL,
-    voice_ms REAL,
-    transcriber_ms REAL,
-    endpointing_ms REAL,
-    turn_ms REAL,
-    PRIMARY KEY (call_id, idx)
-);
--- Escalations (pete_mcp.core.escalations): one page per call and category, and every attempt.
-CREATE TABLE IF NOT EXISTS escalations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    category TEXT NOT NULL,
-    emergency_id INTEGER,
-    summary TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    claimed_at REAL NOT NULL,
-    finished_at REAL,
-    UNIQUE (call_id, category)
-);
-CREATE TABLE IF NOT EXISTS page_attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    escalation_id INTEGER NOT NULL,
-    sink TEXT NOT NULL,
-    at REAL NOT NULL,
-    ok INTEGER NOT NULL,
-    status INTEGER,
-    error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS page_attempts_escalation ON page_attempts(escalation_id);
-"""
-
-# Columns added to tables after they first shipped: (table, column, declaration). `Store.open`
-# adds any an existing database lacks (`_add_missing_columns`), so old files upgrade in place.
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("tenants", "email", "TEXT NOT NULL DEFAULT ''"),
-    ("tenants", "notes", "TEXT NOT NULL DEFAULT ''"),
-    ("tenants", "updated_at", "REAL"),
-    ("maintenance_requests", "closed_at", "REAL"),
-    ("maintenance_requests", "closed_by", "TEXT NOT NULL DEFAULT ''"),
-    ("maintenance_requests", "close_note", "TEXT NOT NULL DEFAULT ''"),
-    ("office_messages", "status", "TEXT NOT NULL DEFAULT 'open'"),
-    ("office_messages", "closed_at", "REAL"),
-    ("office_messages", "closed_by", "TEXT NOT NULL DEFAULT ''"),
-    ("office_messages", "close_note", "TEXT NOT NULL DEFAULT ''"),
-    ("emergencies", "status", "TEXT NOT NULL DEFAULT 'open'"),
-    ("emergencies", "closed_at", "REAL"),
-    ("emergencies", "closed_by", "TEXT NOT NULL DEFAULT ''"),
-    ("emergencies", "close_note", "TEXT NOT NULL DEFAULT ''"),
-)
+STATE_CHANNEL = "pete_state"  # payload: the kv key that changed
 
 
 class StoredMessage(dict[str, Any]):
@@ -233,85 +32,102 @@ class StoredMessage(dict[str, Any]):
 
 
 class Store:
-    """The SQLite database at `path` (created on first use)."""
+    """The database behind `engine` (a path means SQLite at that path, created on first use)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
-        self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+    def __init__(self, engine: Engine | Path, *, spool_limit: int = 10_000) -> None:
+        self.engine: Engine = SQLiteEngine(engine) if isinstance(engine, Path) else engine
+        self.spool = WriteSpool(limit=spool_limit)
+
+    @property
+    def location(self) -> str:
+        """Where the data lives (any password redacted)."""
+        return self.engine.location
 
     # --- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = self._connect()
-            self._writer.executescript(SCHEMA)
-            _add_missing_columns(self._writer)
-            self._reader = self._connect()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {exc}", hint="Check PETE data_dir.") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
+        """Connect and migrate. Raises ConfigError (unreachable DATABASE_URL) or StoreError."""
+        self.engine.open()
 
     def close(self) -> None:
-        for conn in (self._writer, self._reader):
-            if conn is not None:
-                conn.close()
-        self._writer = self._reader = None
+        self.engine.close()
 
     # --- primitives ------------------------------------------------------------------------
-    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
-            raise StoreError("the store is not open.")
-        with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(self._writer)
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
-            return result
+    def _failed(self, exc: BaseException, doing: str) -> StoreError:
+        if isinstance(exc, self.engine.unavailable):
+            return StoreUnavailable(f"the {self.engine.name} database at {self.location} is unreachable ({doing}).")
+        return StoreError(f"the store could not {doing}: {exc}")
 
-    def _read_sync(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-        if self._reader is None:
-            raise StoreError("the store is not open.")
-        with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
+    async def write(self, fn: Callable[[Conn], T]) -> T:
+        """Run `fn(conn)` in one write transaction, off the event loop.
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in one write transaction, off the event loop."""
+        Raises:
+            StoreUnavailable: the database cannot be reached. StoreError: it refused the write.
+        """
         try:
-            return await anyio.to_thread.run_sync(self._write_sync, fn)
-        except sqlite3.Error as exc:
-            raise StoreError(f"the store could not write: {exc}") from exc
+            return await anyio.to_thread.run_sync(self.engine.write, fn)
+        except PeteError:
+            raise
+        except self.engine.errors as exc:
+            raise self._failed(exc, "write") from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One write statement; returns lastrowid."""
-        return await self.write(lambda c: c.execute(sql, params).lastrowid or 0)
+        """One write statement; returns the number of rows it changed."""
+        return await self.write(lambda c: c.execute(sql, params).rowcount)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One `INSERT ... RETURNING <id>`; returns the id."""
+
+        def txn(c: Conn) -> int:
+            row = c.execute(sql, params).fetchone()
+            return int(next(iter(row.values()))) if row else 0
+
+        return await self.write(txn)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
-            rows = await anyio.to_thread.run_sync(self._read_sync, sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"the store could not read: {exc}") from exc
-        return [dict(r) for r in rows]
+            return await anyio.to_thread.run_sync(self.engine.read, sql, params)
+        except PeteError:
+            raise
+        except self.engine.errors as exc:
+            raise self._failed(exc, "read") from exc
 
     def writable(self) -> bool:
         """True when a write transaction goes through (for health checks)."""
         try:
-            self._write_sync(lambda c: c.execute("SELECT 1"))
-        except (StoreError, sqlite3.Error):
+            self.engine.write(lambda c: c.execute("SELECT 1"))
+        except (PeteError, *self.engine.errors):
             return False
         return True
+
+    # --- writes that survive an outage -----------------------------------------------------
+    async def write_or_defer(self, label: str, fn: Callable[[Conn], object]) -> bool:
+        """Write now, or — while the database is unreachable — spool it for replay in order.
+
+        True when written now. Once anything waits in the spool, later writes queue behind it.
+        """
+        if not len(self.spool):
+            try:
+                await self.write(fn)
+                return True
+            except StoreUnavailable:
+                pass
+        self.spool.add(label, fn)
+        return False
+
+    def spool_stats(self) -> SpoolStats:
+        return self.spool.stats()
+
+    async def run_spool(self, *, retry_s: float = 0.5) -> None:
+        """Replay spooled writes whenever the database is back (run as a background task)."""
+        await self.spool.run(self.write, retry_s=retry_s)
+
+    # --- replicas ----------------------------------------------------------------------------
+    async def watch_state(self, on_change: Callable[[str], Awaitable[None]]) -> None:
+        """Call `on_change(key)` when another replica changes a state key; `"*"` after (re)connecting."""
+        await self.engine.watch(STATE_CHANNEL, on_change, lambda: on_change("*"))
+
+    def leadership(self, name: str) -> Leadership:
+        return self.engine.leadership(name)
 
     # --- key/value state -------------------------------------------------------------------
     async def get_state(self, key: str) -> Any:
@@ -319,11 +135,17 @@ class Store:
         return json.loads(rows[0]["value"]) if rows else None
 
     async def set_state(self, key: str, value: Any) -> None:
-        await self.execute(
-            "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (key, json.dumps(value), time.time()),
-        )
+        """Store `value` under `key` and tell the other replicas (at commit)."""
+
+        def txn(c: Conn) -> None:
+            c.execute(
+                "INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, json.dumps(value), time.time()),
+            )
+            c.notify(STATE_CHANNEL, key)
+
+        await self.write(txn)
 
     # --- conversations ---------------------------------------------------------------------
     async def append_messages(
@@ -336,11 +158,7 @@ class Store:
         provider: str | None = None,
     ) -> int:
         """Append messages (dicts with role, content, and any extra keys) to a thread; returns next seq."""
-
-        def txn(conn: sqlite3.Connection) -> int:
-            return _insert_messages(conn, conversation_id, messages, source=source, model=model, provider=provider)
-
-        return await self.write(txn)
+        return await self.write(append_txn(conversation_id, messages, source=source, model=model, provider=provider))
 
     async def append_unseen(
         self,
@@ -352,23 +170,11 @@ class Store:
     ) -> list[dict[str, Any]]:
         """In one write transaction: read the thread, append the messages `unseen(thread, messages)` picks.
 
-        For callers that resend a whole conversation each turn (VAPI): two concurrent resends
-        of the same turn are serialised by the transaction, so the turn is stored once.
+        For callers that resend a whole conversation each turn (VAPI): concurrent resends of the
+        same turn — on one replica or several — serialise on the conversation's row lock, so the
+        turn is stored once.
         """
-
-        def txn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(
-                "SELECT role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
-            ).fetchall()
-            thread = [
-                {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})}
-                for r in rows
-            ]
-            new = unseen(thread, messages)
-            _insert_messages(conn, conversation_id, new, source=source, model=None, provider=None)
-            return new
-
-        return await self.write(txn)
+        return await self.write(unseen_txn(conversation_id, messages, source=source, unseen=unseen))
 
     async def thread(self, conversation_id: str) -> list[StoredMessage]:
         rows = await self.query(
@@ -384,34 +190,92 @@ class Store:
         return out
 
     async def conversation_exists(self, conversation_id: str) -> bool:
-        rows = await self.query("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+        rows = await self.query("SELECT 1 AS one FROM conversations WHERE id = ?", (conversation_id,))
         return bool(rows)
 
 
-def _insert_messages(
-    conn: sqlite3.Connection,
+def append_txn(
     conversation_id: str,
     messages: Sequence[dict[str, Any]],
     *,
     source: str,
-    model: str | None,
-    provider: str | None,
-) -> int:
-    """Append `messages` to a thread inside the caller's transaction; returns the next seq."""
+    model: str | None = None,
+    provider: str | None = None,
+) -> Callable[[Conn], int]:
+    """The transaction body of `Store.append_messages` (also what the spool replays)."""
+
+    def txn(conn: Conn) -> int:
+        seq = _lock_thread(conn, conversation_id, source)
+        return _insert_messages(conn, conversation_id, messages, seq, model=model, provider=provider)
+
+    return txn
+
+
+def unseen_txn(
+    conversation_id: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    source: str,
+    unseen: Callable[[list[dict[str, Any]], Sequence[dict[str, Any]]], list[dict[str, Any]]],
+) -> Callable[[Conn], list[dict[str, Any]]]:
+    """The transaction body of `Store.append_unseen` (also what the spool replays)."""
+
+    def txn(conn: Conn) -> list[dict[str, Any]]:
+        _touch_thread(conn, conversation_id, source)
+        rows = conn.execute(
+            "SELECT seq, role, content, extra FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+        ).fetchall()
+        seq = int(rows[-1]["seq"]) + 1 if rows else 0
+        thread = [
+            {"role": r["role"], "content": r["content"], **(json.loads(r["extra"]) if r["extra"] else {})} for r in rows
+        ]
+        new = unseen(thread, messages)
+        _insert_messages(conn, conversation_id, new, seq, model=None, provider=None)
+        return new
+
+    return txn
+
+
+def _touch_thread(conn: Conn, conversation_id: str, source: str) -> None:
+    """Create or touch the conversation row, which locks it until commit.
+
+    The upsert is the lock: on PostgreSQL a second transaction appending to the same thread (on
+    any replica) waits here until the first commits, and its next statement (a new snapshot
+    under READ COMMITTED) sees the first one's messages; on SQLite `BEGIN IMMEDIATE` already
+    makes writes one at a time.
+    """
     now = time.time()
     conn.execute(
         "INSERT INTO conversations(id, source, created_at, updated_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
         (conversation_id, source, now, now),
     )
-    (seq,) = conn.execute(
-        "SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+
+
+def _lock_thread(conn: Conn, conversation_id: str, source: str) -> int:
+    """Lock the thread (`_touch_thread`) and return its next seq."""
+    _touch_thread(conn, conversation_id, source)
+    row = conn.execute(
+        "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM messages WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()
+    return int(row["next"]) if row else 0
+
+
+def _insert_messages(
+    conn: Conn,
+    conversation_id: str,
+    messages: Sequence[dict[str, Any]],
+    seq: int,
+    *,
+    model: str | None,
+    provider: str | None,
+) -> int:
+    """Append `messages` from `seq` inside the caller's transaction; returns the next seq."""
+    now = time.time()
+    rows = []
     for message in messages:
         extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-        conn.execute(
-            "INSERT INTO messages(conversation_id, seq, role, content, extra, model, provider, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.append(
             (
                 conversation_id,
                 seq,
@@ -421,15 +285,22 @@ def _insert_messages(
                 model if message["role"] == "assistant" else None,
                 provider if message["role"] == "assistant" else None,
                 now,
-            ),
+            )
         )
         seq += 1
+    if rows:
+        conn.executemany(
+            "INSERT INTO messages(conversation_id, seq, role, content, extra, model, provider, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     return seq
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """`ALTER TABLE ... ADD COLUMN` for each of `ADDED_COLUMNS` the table lacks (idempotent)."""
-    for table, column, declaration in ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+def store_from_settings(settings: Settings) -> Store:
+    """The store the settings describe: PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR.
+
+    Every process that opens Pete's data (the gateway, `pete tenants`, `pete up`'s seeding) uses this,
+    so none of them can open a different database than the gateway.
+    """
+    return Store(engine_from_settings(settings), spool_limit=settings.store_spool_limit)

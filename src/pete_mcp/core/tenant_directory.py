@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from .errors import InputError
 from .property_desk import normalise_phone
+from .storage import Conn
 from .store import Store
 
 __all__ = ["DEMO_TENANTS", "TenantFile", "TenantRow", "list_tenants", "parse_tenant_file", "upsert_tenants"]
@@ -145,8 +145,8 @@ def _take(out: TenantFile, line: int, raw: dict[str, Any]) -> None:
 async def upsert_tenants(store: Store, rows: list[TenantRow] | tuple[TenantRow, ...]) -> tuple[int, int]:
     """Insert new tenants and update known ones (matched by normalised phone); `(added, updated)`."""
 
-    def txn(conn: sqlite3.Connection) -> tuple[int, int]:
-        known = {normalise_phone(r["phone"]): r["phone"] for r in conn.execute("SELECT phone FROM tenants")}
+    def txn(conn: Conn) -> tuple[int, int]:
+        known = {normalise_phone(r["phone"]): r["phone"] for r in conn.execute("SELECT phone FROM tenants").fetchall()}
         added = updated = 0
         now = time.time()
         for row in rows:

@@ -4,6 +4,7 @@ calls and back, and owns its own auth check. `Face` is what each hands the app.
 
 from __future__ import annotations
 
+from ._edge import BodyLimit, BodyLimitMiddleware, HostGuardMiddleware, accepted_hosts, body_limits
 from ._face import Face
 
-__all__ = ["Face"]
+__all__ = ["BodyLimit", "BodyLimitMiddleware", "Face", "HostGuardMiddleware", "accepted_hosts", "body_limits"]

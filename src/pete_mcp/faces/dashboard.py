@@ -1,15 +1,19 @@
 """The dashboard face: `/api/*`, `/metrics` and the static page at `/`, over the one core.
 
-Reading is open (the snapshot, events, Prometheus, models, health: nothing secret is in
-them); every action — switch, prompt, deploy, logs — needs `MCP_TOKEN` as a Bearer token and
-is refused while no token is configured. The face's lifespan runs the metrics service and
+Reading is open on loopback (the snapshot, events, Prometheus, models, health: nothing secret
+is in them); once Pete is reachable beyond loopback (`Settings.binds_beyond_loopback`) every
+read needs a Bearer token holding `pete:read` (`/api/events` also takes `?access_token=`,
+since a browser's EventSource cannot send headers). Every action — switch, prompt, deploy,
+logs, closing a record, cancelling a job — needs a Bearer token holding the scope
+`faces.auth.DASHBOARD_SCOPES` names (`MCP_TOKEN` holds all; a signed-in token its granted ones)
+and is refused while no credential is configured. Bodies are read with the strict JSON reader
+(`core/jsonwire.py`). The face's lifespan runs the metrics service and
 the alert engine, so they start and stop with `pete serve`. The static files are mounted
 last: `/` is the catch-all.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -20,7 +24,7 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -28,13 +32,24 @@ from starlette.staticfiles import StaticFiles
 
 from pete_mcp.alerts import AlertSink, Rule, run_alerts
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, sse_frame
+from pete_mcp.core import ConfigError, InputError, JobStarted, PeteError, TextDelta, parse_model, sse_frame
 from pete_mcp.gateway import ChatTurn, Core, Reply
-from pete_mcp.metrics import CONTENT_TYPE_LATEST, prometheus_registry, render_prometheus, run_metrics_service
+from pete_mcp.metrics import (
+    CONTENT_TYPE_LATEST,
+    fleet_snapshot,
+    prometheus_registry,
+    render_prometheus,
+    run_metrics_service,
+)
 
 from ._face import Face
+from .auth import DASHBOARD_SCOPES, build_verifier, missing_scope_message
+from .cli_token import CliToken
 from .desk_api import desk_routes
+from .evals_api import evals_routes
+from .operator_api import operator_routes
 from .recent_log import RecentLog
+from .workers_api import workers_routes
 
 __all__ = ["DASHBOARD_DIR", "dashboard_face"]
 
@@ -54,6 +69,7 @@ class PromptBody(BaseModel):
     prompt: str = Field(min_length=1, max_length=8000)
     model: str | None = Field(default=None, max_length=200)
     max_tokens: int = Field(default=128, ge=1, le=2048)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
 
 
 class DeployBody(BaseModel):
@@ -78,52 +94,90 @@ class DashboardApi:
         self.sse_max_s = sse_max_s
         self.deployer = deployer
         self.tasks: TaskGroup | None = None
+        self.cli_token = CliToken(core.settings.data_dir)
         self._health: tuple[float, dict[str, Any]] | None = None
+        self.verifier = build_verifier(core.settings, core.store, core.http)
 
     # --- auth ------------------------------------------------------------------------------
-    def refuse(self, request: Request) -> JSONResponse | None:
-        """None when the request carries the configured token; otherwise the refusal to send."""
-        token = self.core.settings.mcp_token
-        if token is None:
+    async def refuse(self, request: Request, action: str, *, query_token: bool = False) -> JSONResponse | None:
+        """None when the bearer token (MCP_TOKEN or a signed-in token) holds the action's scope."""
+        if self.verifier is None:
             return _error(
                 403, "actions_disabled", "Dashboard actions are off: set MCP_TOKEN and enter it on the dashboard."
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.get_secret_value().encode()
-        ):
+        if query_token and not scheme and "access_token" in request.query_params:
+            scheme, given = "bearer", request.query_params["access_token"]
+        found = await self.verifier.verify_token(given.strip()) if scheme.lower() == "bearer" and given else None
+        if found is None or (found.expires_at is not None and found.expires_at < time.time()):
             return _error(
                 401,
                 "unauthorized",
-                "This action needs the MCP_TOKEN as a Bearer token.",
+                "This action needs the MCP_TOKEN (or a signed-in token) as a Bearer token.",
                 {"WWW-Authenticate": "Bearer"},
+            )
+        needed = DASHBOARD_SCOPES[action]
+        if needed not in found.scopes:
+            return _error(
+                403,
+                "insufficient_scope",
+                missing_scope_message(f"The dashboard action {action}", needed),
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
             )
         return None
 
+    async def refuse_read(self, request: Request, *, query_token: bool = False) -> JSONResponse | None:
+        """Reads are open on loopback; beyond it they need a token holding `pete:read`."""
+        if not self.core.settings.binds_beyond_loopback:
+            return None
+        return await self.refuse(request, "read", query_token=query_token)
+
     @staticmethod
     async def body(request: Request, model: type[BaseModel]) -> Any:
-        """Raises InputError (400) with what was wrong."""
-        try:
-            return model.model_validate(await request.json())
-        except json.JSONDecodeError:
-            raise InputError("the request body must be JSON.") from None
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            raise InputError(f"invalid request: {problems}.") from None
+        """Raises InputError (400) naming what was wrong, BodyTooLarge (413)."""
+        return parse_model(model, await request.body())
 
     # --- reading ---------------------------------------------------------------------------
     async def metrics(self, request: Request) -> JSONResponse:
+        """This replica's live snapshot, or with `?scope=fleet` every replica's flushed rollups summed."""
+        if refused := await self.refuse_read(request):
+            return refused
+        scope = request.query_params.get("scope", "live")
+        if scope == "fleet":
+            return JSONResponse(await fleet_snapshot(self.core.store))
+        if scope != "live":
+            raise InputError("scope must be 'live' (this replica) or 'fleet' (every replica, from the database).")
         return JSONResponse(self.core.metrics.snapshot())
 
     async def prometheus(self, request: Request) -> Response:
+        if refused := await self.refuse_read(request):
+            return refused
         return Response(render_prometheus(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def models(self, request: Request) -> JSONResponse:
+        from pete_mcp.ops import servable_models  # whether each can be served now (as MCP list_models says)
+
+        if refused := await self.refuse_read(request):
+            return refused
         active = self.core.active_alias
-        cards = [{**spec.card(), "active": spec.alias == active} for spec in self.core.models]
+        serving = servable_models(self.core)
+        cards = [
+            {
+                **spec.card(),
+                "active": spec.alias == active,
+                "servable": serving[spec.alias]["servable"],
+                "served_by": serving[spec.alias]["provider"],
+                "where": serving[spec.alias]["where"],
+                "unservable_reason": serving[spec.alias]["reason"],
+                "routes": serving[spec.alias]["routes"],
+            }
+            for spec in self.core.models
+        ]
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
+        if refused := await self.refuse_read(request):
+            return refused
         now = time.monotonic()
         if self._health is None or now - self._health[0] > HEALTH_CACHE_S:
             self._health = (now, await self._run_checks())
@@ -142,12 +196,15 @@ class DashboardApi:
             "checks": checks,
         }
 
-    async def events(self, request: Request) -> StreamingResponse:
+    async def events(self, request: Request) -> Response:
         """Core events as SSE `data:` frames `{kind, at, data}`; a ping comment every 15 s.
 
         Each stream ends after `sse_max_s` (the browser reconnects after `retry`), so an open
         tab never holds up a server shutdown for long.
         """
+
+        if refused := await self.refuse_read(request, query_token=True):
+            return refused
 
         async def stream() -> AsyncIterator[str]:
             deadline = anyio.current_time() + self.sse_max_s
@@ -167,14 +224,15 @@ class DashboardApi:
 
     # --- actions ---------------------------------------------------------------------------
     async def switch(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "switch"):
             return refused
         body: SwitchBody = await self.body(request, SwitchBody)
         result = await self.core.switch_model(body.model, warm=True, by="dashboard")
         return JSONResponse({"previous": result.previous, "active": result.active, "warmup_s": result.warmup_s})
 
     async def prompt(self, request: Request) -> Response:
-        if refused := self.refuse(request):
+        from_cli = self.cli_token.matches(request)  # `pete prompt` on this machine (see cli_token.py)
+        if not from_cli and (refused := await self.refuse(request, "prompt")):
             return refused
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
@@ -182,8 +240,8 @@ class DashboardApi:
         turn = ChatTurn(
             [Message(role="user", content=body.prompt)],
             model=body.model,
-            options=ChatOptions(max_tokens=body.max_tokens),
-            source="dashboard",
+            options=ChatOptions(max_tokens=body.max_tokens, temperature=body.temperature),
+            source="cli" if from_cli or request.headers.get("x-pete-client") == "cli" else "dashboard",
         )
 
         async def stream() -> AsyncIterator[str]:
@@ -205,6 +263,9 @@ class DashboardApi:
                                 "ttft_s": c.ttft_s,
                                 "total_s": c.total_s,
                                 "output_tokens": c.usage.completion_tokens,
+                                "input_tokens": c.usage.prompt_tokens,
+                                "job_id": c.job_id,
+                                "worker_id": c.worker_id,
                             }
                         )
             except PeteError as exc:
@@ -213,7 +274,7 @@ class DashboardApi:
         return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def deploy(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "deploy"):
             return refused
         body: DeployBody = await self.body(request, DeployBody)
         try:
@@ -230,10 +291,10 @@ class DashboardApi:
         )
 
     def _build_deployer(self) -> Any:
-        from pete_mcp.ops import Deployer
+        from pete_mcp.ops import gated_deployer
         from pete_mcp.runpod import rest_from_settings
 
-        return Deployer(rest_from_settings(self.core.settings, self.core.http), self.core.store, self.core.events)
+        return gated_deployer(self.core, rest_from_settings(self.core.settings, self.core.http))
 
     @staticmethod
     async def _follow_deploy(deployer: Any, record: Any) -> None:
@@ -243,7 +304,7 @@ class DashboardApi:
             log.warning("following deploy #%s failed: %s", record.id, exc)
 
     async def logs(self, request: Request) -> JSONResponse:
-        if refused := self.refuse(request):
+        if refused := await self.refuse(request, "logs"):
             return refused
         try:
             limit = max(1, min(int(request.query_params.get("limit", "200")), 300))
@@ -278,6 +339,7 @@ def dashboard_face(
                 await stack.enter_async_context(run_metrics_service(core))
                 await stack.enter_async_context(run_alerts(core, rules=alert_rules, sinks=alert_sinks))
             stack.enter_context(api.recent.capturing())
+            stack.enter_context(api.cli_token.published())
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)
             api.tasks = tasks
@@ -295,6 +357,9 @@ def dashboard_face(
         Route("/api/logs", api.logs, methods=["GET"]),
         Route("/metrics", api.prometheus, methods=["GET"]),
         *desk_routes(core, api.refuse),
+        *workers_routes(core, api.refuse),
+        *operator_routes(api),
+        *evals_routes(core),
     ]
     directory = static_dir or DASHBOARD_DIR
     if directory.is_dir():

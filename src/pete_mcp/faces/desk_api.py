@@ -8,7 +8,7 @@ callers' numbers are masked even then.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +21,7 @@ from pete_mcp.gateway import Core
 
 __all__ = ["desk_routes"]
 
-Refuse = Callable[[Request], Response | None]
+Refuse = Callable[[Request, str], Awaitable[Response | None]]  # (request, action) → refusal or None
 
 
 def _limit(request: Request, default: int = 50) -> int:
@@ -32,19 +32,19 @@ def _limit(request: Request, default: int = 50) -> int:
 
 
 def desk_routes(core: Core, refuse: Refuse) -> list[BaseRoute]:
-    """The routes; `refuse(request)` returns the refusal for an unauthorised action, else None."""
+    """The routes; `await refuse(request, action)` returns the refusal for an unauthorised action, else None."""
     records = DeskRecords(core.store)
     book = EscalationBook(core.store)
 
     async def list_desk(request: Request) -> Response:
-        if (refused := refuse(request)) is not None:
+        if (refused := await refuse(request, "desk_read")) is not None:
             return refused
         kind = desk_kind(request.path_params["kind"])
         items = await records.list(kind, status=request.query_params.get("status", "open"), limit=_limit(request))
         return JSONResponse({"kind": kind, "items": [i.as_dict() for i in items]})
 
     async def close_desk_item(request: Request) -> Response:
-        if (refused := refuse(request)) is not None:
+        if (refused := await refuse(request, "desk_close")) is not None:
             return refused
         kind = desk_kind(request.path_params["kind"])
         try:
@@ -64,7 +64,7 @@ def desk_routes(core: Core, refuse: Refuse) -> list[BaseRoute]:
         return JSONResponse(item.as_dict())
 
     async def escalations(request: Request) -> Response:
-        if (refused := refuse(request)) is not None:
+        if (refused := await refuse(request, "desk_read")) is not None:
             return refused
         return JSONResponse({"items": await book.escalations(limit=_limit(request))})
 

@@ -5,12 +5,19 @@ that wires the rooms below it (store, registry, providers, router, metrics, even
 from __future__ import annotations
 
 from ._build import breaker_policy, build_core, default_providers, fallback_routes, hedge_policy
+from ._calls import CallBoard, CallState, LiveCall
 from ._core import ChatEvent, ChatTurn, Core, Reply, SwitchResult, new_conversation_id
+from ._jobs import JobBook, JobEntry
 
 __all__ = [
+    "CallBoard",
+    "CallState",
     "ChatEvent",
     "ChatTurn",
     "Core",
+    "JobBook",
+    "JobEntry",
+    "LiveCall",
     "Reply",
     "SwitchResult",
     "breaker_policy",

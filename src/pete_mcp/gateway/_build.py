@@ -14,9 +14,9 @@ from pete_mcp.core import (
     ModelRegistry,
     Route,
     Settings,
-    Store,
+    store_from_settings,
 )
-from pete_mcp.metrics import Metrics
+from pete_mcp.metrics import Metrics, Telemetry
 from pete_mcp.routing import (
     BreakerPolicy,
     HedgeBudget,
@@ -135,14 +135,18 @@ def build_core(
     http: httpx.AsyncClient | None = None,
     providers: Mapping[str, ModelProvider] | None = None,
     registry: ModelRegistry | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Core:
-    """Wire the core. Use as `async with build_core(settings) as core:`."""
+    """Wire the core. Use as `async with build_core(settings) as core:`.
+
+    `telemetry` lets a test attach OpenTelemetry's in-memory span exporter and metric reader.
+    """
     http = http or httpx.AsyncClient(
         timeout=httpx.Timeout(settings.runpod_timeout_s, connect=5.0),
         limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
     )
     events = EventBus()
-    store = Store(settings.data_dir / "pete.sqlite3")
+    store = store_from_settings(settings)
     registry = registry or ModelRegistry.from_config(
         local=not settings.uses_real_runpod,
         models_file=settings.models_file,
@@ -150,20 +154,25 @@ def build_core(
         default=settings.active_model,
     )
     providers = dict(providers) if providers is not None else default_providers(settings, http)
+    telemetry = telemetry or Telemetry(
+        service_name=settings.otel_service_name, otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    router = Router(
+        providers,
+        events,
+        hedge=hedge_policy(settings),
+        breaker_policy=breaker_policy(settings),
+        watchdogs=Watchdogs(first_token_s=settings.first_token_timeout_s, stall_s=settings.stall_timeout_s),
+    )
+    router.tracer = telemetry.tracer
     core_ref: list[Core] = []
     core = Core(
         settings=settings,
         http=http,
         store=store,
         models=registry,
-        router=Router(
-            providers,
-            events,
-            hedge=hedge_policy(settings),
-            breaker_policy=breaker_policy(settings),
-            watchdogs=Watchdogs(first_token_s=settings.first_token_timeout_s, stall_s=settings.stall_timeout_s),
-        ),
-        metrics=Metrics(),
+        router=router,
+        metrics=Metrics(telemetry=telemetry),
         events=events,
         conversations=Conversations(store),
         keepwarm=_keepwarm(settings, providers, core_ref),

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 
 import anyio
 import httpx
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
     CONVERSATION,
     DEFAULT_RESERVE_TOKENS,
+    Cancelled,
     Completion,
     Conversations,
     EventBus,
@@ -28,13 +31,16 @@ from pete_mcp.core import (
     JobStarted,
     ModelRegistry,
     ModelSpec,
+    NotFound,
     PeteError,
     Settings,
     Store,
     TextDelta,
     WarmsForCalls,
 )
-from pete_mcp.metrics import Metrics, RequestRecord
+from pete_mcp.core.errors import QualityGateRefused
+from pete_mcp.core.eval_scores import QualityGate
+from pete_mcp.metrics import Metrics, RequestRecord, span_attributes
 from pete_mcp.routing import (
     Router,
     SwitchRecord,
@@ -44,6 +50,9 @@ from pete_mcp.routing import (
     warm_and_verify,
 )
 from pete_mcp.runpod import KeepWarm
+
+from ._calls import CallBoard
+from ._jobs import JobBook
 
 __all__ = ["ChatEvent", "ChatTurn", "Core", "Reply", "SwitchResult", "new_conversation_id"]
 
@@ -105,23 +114,48 @@ class Core:
     conversations: Conversations
     active_alias: str = ""
     keepwarm: KeepWarm | None = None
+    jobs: JobBook = field(default_factory=JobBook)
+    calls: CallBoard = field(init=False)
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
     _switch_lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    def __post_init__(self) -> None:
+        self.calls = CallBoard(self.events)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Core:
         await anyio.to_thread.run_sync(self.store.open)
+        self._exit.callback(self.store.close)
         persisted = await self.store.get_state(ACTIVE_MODEL_KEY)
         self.active_alias = persisted if persisted in self.models else self.models.default
         await self._exit.enter_async_context(self.router)
         if self.keepwarm is not None:
             await self._exit.enter_async_context(self.keepwarm)
+        background = await self._exit.enter_async_context(anyio.create_task_group())
+        self._exit.callback(background.cancel_scope.cancel)
+        background.start_soon(self.store.run_spool)
+        background.start_soon(self.store.watch_state, self._state_changed)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._exit.aclose()
+        if self.metrics.telemetry is not None:
+            self.metrics.fold()
+            await anyio.to_thread.run_sync(self.metrics.telemetry.shutdown)
         await self.http.aclose()
-        self.store.close()
+
+    async def _state_changed(self, key: str) -> None:
+        """Another replica changed shared state (`"*"`: maybe, after reconnecting): follow it."""
+        if key not in (ACTIVE_MODEL_KEY, "*"):
+            return
+        try:
+            alias = await self.store.get_state(ACTIVE_MODEL_KEY)
+        except PeteError as exc:
+            log.warning("could not read the active model after a change: %s", exc)
+            return
+        if alias in self.models and alias != self.active_alias:
+            previous, self.active_alias = self.active_alias, alias  # running requests keep their spec
+            self.events.publish("model.switched", previous=previous, active=alias, warmup_s=None, by="replica")
 
     # --- models ----------------------------------------------------------------------------
     @property
@@ -140,10 +174,19 @@ class Core:
             ProviderError / ProviderTimeout / ConfigError: the new model did not warm up or
                 answer within `switch_budget_s`; the old model stays active and the failed
                 try is recorded with the reason.
+            QualityGateRefused: EVAL_MIN_SCORE is set and the alias's latest eval score is
+                below it (recorded as a failed try; nothing is warmed).
         """
         spec = self.models.get(alias)
         async with self._switch_lock:
             previous = self.active_alias
+            try:
+                await QualityGate.from_settings(self.settings, self.store).check([alias], action=f"switch to {alias!r}")
+            except QualityGateRefused as exc:
+                await record_switch(
+                    self.store, from_model=previous, to_model=alias, warmup_s=None, by=by, ok=False, detail=str(exc)
+                )
+                raise
             check = None
             if warm:
                 try:
@@ -210,23 +253,51 @@ class Core:
             context = list(turn.messages)
             if spec.system_prompt and not any(m.role == "system" for m in context):
                 context.insert(0, Message(role="system", content=spec.system_prompt))
+        job = self.jobs.started(
+            provider=spec.primary.provider,
+            model=spec.primary.model,
+            alias=spec.alias,
+            source=turn.source,
+            conversation_id=turn.conversation_id,
+        )
+        span = self._turn_span(spec, turn)
+        token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
         self.metrics.active_jobs += 1
         completion: Completion | None = None
         conversation = CONVERSATION.set(turn.conversation_id)  # a provider may keep the call on one worker
         try:
-            async for event in self.router.stream(spec, context, turn.options):
+            async for event in self.router.stream(spec, context, turn.options, stop=job.stop):
                 if isinstance(event, Completion):
                     completion = event
-                else:
-                    yield event
+                    continue
+                if isinstance(event, JobStarted):
+                    job.job_id = event.job_id
+                elif job.first_token_at is None:
+                    job.first_token_at = self.jobs.clock()
+                    job.status = "streaming"
+                yield event
         except PeteError as exc:
-            self._record(spec, turn, None, outcome=exc.code, error=str(exc))
+            self.jobs.finished(job, status="cancelled" if isinstance(exc, Cancelled) else "failed", error=str(exc))
+            rec = self._record(spec, turn, None, outcome=exc.code, error=str(exc))
+            if span is not None:
+                span.set_attributes(span_attributes(rec))
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
             raise
         finally:
             self.metrics.active_jobs -= 1
+            if job.ended_at is None and completion is None:
+                self.jobs.finished(job, status="cancelled", error="the caller left before the reply ended")
+            if token is not None:
+                otel_context.detach(token)
+            if span is not None and completion is None:
+                span.end()
             with contextlib.suppress(ValueError):  # closed from another context: nothing to restore there
                 CONVERSATION.reset(conversation)
         assert completion is not None, "a provider stream must end with a Completion"
+        job.provider, job.model, job.worker_id = completion.provider, completion.model, completion.worker_id
+        job.ttft_s, job.total_s = completion.ttft_s, completion.total_s
+        job.input_tokens, job.output_tokens = completion.usage.prompt_tokens, completion.usage.completion_tokens
+        self.jobs.finished(job, status="completed")
         if turn.conversation_id:
             await self.conversations.record_reply(
                 turn.conversation_id,
@@ -235,7 +306,16 @@ class Core:
                 model=completion.model,
                 provider=completion.provider,
             )
-        self._record(spec, turn, completion, outcome="ok")
+        rec = self._record(spec, turn, completion, outcome="ok")
+        if span is not None:
+            span.set_attributes(
+                {
+                    **span_attributes(rec),
+                    "gen_ai.usage.input_tokens": rec.input_tokens,
+                    "gen_ai.usage.output_tokens": rec.output_tokens,
+                }
+            )
+            span.end()
         yield Reply(
             completion.text,
             spec.alias,
@@ -246,6 +326,43 @@ class Core:
             turn.conversation_id,
         )
 
+    def _turn_span(self, spec: ModelSpec, turn: ChatTurn) -> trace.Span | None:
+        """The core's span of one turn (`chat {alias}`), under the face's span; None while tracing is off."""
+        tracer = self.router.tracer
+        if isinstance(tracer, trace.NoOpTracer):
+            return None
+        attrs: dict[str, str | int | float] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": spec.alias,
+            "pete.source": turn.source,
+        }
+        if turn.conversation_id:
+            attrs["gen_ai.conversation.id"] = turn.conversation_id
+        if turn.options.max_tokens is not None:
+            attrs["gen_ai.request.max_tokens"] = turn.options.max_tokens
+        return tracer.start_span(f"chat {spec.alias}", attributes=attrs)
+
+    async def cancel_job(self, some_id: str, *, by: str = "api") -> dict[str, object]:
+        """Stop a request in flight (its request id or its RunPod job id): cancel the provider's job, end the turn.
+
+        Raises:
+            NotFound: no such request is running here (finished already, or never ran on this gateway).
+        """
+        job = self.jobs.get(some_id)
+        if job is None:
+            raise NotFound(
+                f"no running job {some_id!r} on this gateway: it has finished, or never ran here.",
+                hint="List the running ones at GET /api/jobs or the MCP resource pete://jobs.",
+            )
+        if job.job_id:
+            provider = self.router.providers.get(job.provider)
+            if provider is not None:
+                with anyio.move_on_after(5.0):
+                    await provider.cancel(job.job_id)
+        job.stop.stop(f"cancelled by {by}")
+        self.events.publish("job.cancelled", id=job.id, job_id=job.job_id, provider=job.provider, by=by)
+        return job.view(self.jobs.clock())
+
     async def complete(self, turn: ChatTurn) -> Reply:
         """`chat` for callers that want only the final reply."""
         async for event in self.chat(turn):
@@ -255,7 +372,7 @@ class Core:
 
     def _record(
         self, spec: ModelSpec, turn: ChatTurn, done: Completion | None, *, outcome: str, error: str | None = None
-    ) -> None:
+    ) -> RequestRecord:
         rec = RequestRecord(
             provider=done.provider if done else spec.primary.provider,
             model=done.model if done else spec.primary.model,
@@ -266,12 +383,15 @@ class Core:
             total_s=done.total_s if done else 0.0,
             output_tokens=done.usage.completion_tokens if done else 0,
             error=error,
+            input_tokens=done.usage.prompt_tokens if done else 0,
+            finish_reason=done.finish_reason if done else "",
         )
         self.metrics.record(rec)
         self.events.publish(
             "request.done",
             **{k: getattr(rec, k) for k in ("provider", "model", "alias", "source", "outcome", "ttft_s")},
         )
+        return rec
 
 
 def new_conversation_id() -> str:

@@ -1,8 +1,10 @@
 """`pete up`: the whole system on one machine.
 
 Without RunPod credentials: the llama.cpp model server, the local RunPod endpoint with real
-workers, and the gateway. With them: the gateway only, against the real endpoint. SIGINT or
-SIGTERM stops everything in reverse order, so no child process is left behind.
+workers, and the gateway. With them: the gateway only, against the real endpoint. `--replicas N`
+(with DATABASE_URL) runs N gateways on consecutive ports over the one PostgreSQL, each with
+its own core, as a load balancer would see them (docs/scaling.md). SIGINT or SIGTERM stops
+everything in reverse order, so no child process is left behind.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from pathlib import Path
 import uvicorn
 
 from pete_mcp.app import build_app, check_bind_safety
-from pete_mcp.core import PeteError, Settings
+from pete_mcp.core import ConfigError, PeteError, Settings
 from pete_mcp.gateway import build_core
 
 from .embedded_server import EmbeddedServer
 
-__all__ = ["connection_help", "run_up"]
+__all__ = ["connection_help", "replica_settings", "run_up"]
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,10 @@ async def _start_local_stack(settings: Settings, stack: AsyncExitStack) -> None:
 
 async def _seed_demo_tenants(settings: Settings) -> None:
     """The offline stack greets three demo callers by name; a real deployment imports its own directory."""
-    from pete_mcp.core import Store
+    from pete_mcp.core import store_from_settings
     from pete_mcp.core.tenant_directory import DEMO_TENANTS, upsert_tenants
 
-    store = Store(settings.data_dir / "pete.sqlite3")
+    store = store_from_settings(settings)
     store.open()
     try:
         await upsert_tenants(store, DEMO_TENANTS)
@@ -93,7 +95,48 @@ async def _seed_demo_tenants(settings: Settings) -> None:
     )
 
 
-async def _up(settings: Settings) -> int:
+def replica_settings(settings: Settings, replicas: int) -> list[Settings]:
+    """One settings per gateway replica: consecutive ports from `settings.port`, distinct replica ids.
+
+    Raises:
+        ConfigError: more than one replica without DATABASE_URL (SQLite is one process's).
+    """
+    if replicas <= 1:
+        return [settings]
+    if settings.database_url is None:
+        raise ConfigError(f"--replicas {replicas} needs DATABASE_URL: replicas share one PostgreSQL.")
+    return [
+        settings.model_copy(
+            update={
+                "port": settings.port + i if settings.port else 0,
+                "replica_id": f"{settings.replica_id or 'replica'}-{i + 1}",
+            }
+        )
+        for i in range(replicas)
+    ]
+
+
+async def _start_gateway(settings: Settings) -> tuple[EmbeddedServer, asyncio.Task[None]] | None:
+    server = EmbeddedServer(
+        uvicorn.Config(
+            build_app(build_core(settings)),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    # uvicorn exposes readiness only as a flag, so poll it briefly.
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    if serving.done():
+        serving.result()
+        return None
+    return server, serving
+
+
+async def _up(settings: Settings, replicas: int = 1) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,32 +147,27 @@ async def _up(settings: Settings) -> int:
                 print(f"RunPod endpoint {settings.runpod_endpoint_id} at {settings.runpod_base_url}", flush=True)
             else:
                 await _start_local_stack(settings, stack)
-            server = EmbeddedServer(
-                uvicorn.Config(
-                    build_app(build_core(settings)),
-                    host=settings.host,
-                    port=settings.port,
-                    log_level="warning",
-                    lifespan="on",
-                )
-            )
-            serving = asyncio.create_task(server.serve())
-            # uvicorn exposes readiness only as a flag, so poll it briefly.
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if serving.done():
-                serving.result()
-                return 1
-            gateway = f"http://{settings.host}:{server.bound_port}"
+            running: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
+            for replica in replica_settings(settings, replicas):
+                started = await _start_gateway(replica)
+                if started is None:
+                    return 1
+                running.append(started)
+            gateways = [f"http://{settings.host}:{server.bound_port}" for server, _ in running]
+            if len(gateways) > 1:
+                print(f"\n{len(gateways)} gateway replicas on one PostgreSQL: {', '.join(gateways)}", flush=True)
             print(
-                f"\nPete is up: gateway at {gateway}\n{connection_help(settings, gateway)}\nCtrl-C stops everything.",
+                f"\nPete is up: gateway at {gateways[0]}\n{connection_help(settings, gateways[0])}\n"
+                "Ctrl-C stops everything.",
                 flush=True,
             )
             stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*(t for _, t in running), stopped}, return_when=asyncio.FIRST_COMPLETED)
             print("Stopping ...", flush=True)
-            server.should_exit = True
-            await serving
+            for server, _ in running:
+                server.should_exit = True
+            for _, serving in running:
+                await serving
             stopped.cancel()
     except PeteError as exc:
         print(f"pete up: {exc}", file=sys.stderr)
@@ -141,13 +179,14 @@ async def _up(settings: Settings) -> int:
     return 0
 
 
-def run_up(settings: Settings) -> int:
+def run_up(settings: Settings, *, replicas: int = 1) -> int:
     """Run Pete in the foreground until Ctrl-C or SIGTERM; the process exit code."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the banner
     try:
         check_bind_safety(settings)
+        replica_settings(settings, replicas)
     except PeteError as exc:
         print(f"pete up: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_up(settings))
+    return asyncio.run(_up(settings, replicas))

@@ -9,16 +9,26 @@ The process-wide default registry is never used, so several apps (tests) never c
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from ._recorder import Metrics
 
-__all__ = ["CONTENT_TYPE_LATEST", "MetricsCollector", "prometheus_registry", "render_prometheus"]
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "MetricsCollector",
+    "genai_families",
+    "prometheus_name",
+    "prometheus_registry",
+    "render_prometheus",
+]
 
 
 class MetricsCollector(Collector):
@@ -71,6 +81,8 @@ class MetricsCollector(Collector):
             upstream_family.add_metric([provider, outcome], n)
         yield from (requests, upstream_family, ttft, duration, tokens, fallbacks)
         yield from self._gauges()
+        if m.telemetry is not None:
+            yield from genai_families(m.telemetry.collect())
 
     def _gauges(self) -> Iterator[Metric]:
         m = self.metrics
@@ -100,6 +112,51 @@ class MetricsCollector(Collector):
         yield alerts
         if m.active_model:
             yield _info(m.active_model)
+
+
+_UNIT_SUFFIX = {"s": "_seconds", "By": "_bytes"}
+
+
+def prometheus_name(name: str, unit: str | None) -> str:
+    """An OpenTelemetry metric name in its Prometheus spelling (`gen_ai.server.time_to_first_token`, `s` →
+    `gen_ai_server_time_to_first_token_seconds`; `{token}` annotations add no suffix), as the
+    OpenTelemetry Prometheus exporter and collector write it."""
+    base = re.sub(r"[^a-zA-Z0-9_:]", "_", name)
+    suffix = _UNIT_SUFFIX.get(unit or "", "")
+    return base if not suffix or base.endswith(suffix) else base + suffix
+
+
+def _label_value(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def genai_families(data: Any) -> Iterator[Metric]:
+    """The OpenTelemetry SDK's histograms (cumulative) as Prometheus histogram families."""
+    if data is None:
+        return
+    for resource_metrics in data.resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                points: list[Any] = list(getattr(metric.data, "data_points", ()))
+                if not points or not hasattr(points[0], "bucket_counts"):
+                    continue
+                keys = sorted({k for p in points for k in p.attributes})
+                family = HistogramMetricFamily(
+                    prometheus_name(metric.name, metric.unit),
+                    metric.description or metric.name,
+                    labels=[re.sub(r"[^a-zA-Z0-9_]", "_", k) for k in keys],
+                )
+                for point in points:
+                    running, buckets = 0, []
+                    for bound, n in zip(point.explicit_bounds, point.bucket_counts, strict=False):
+                        running += n
+                        buckets.append((floatToGoString(bound), running))
+                    buckets.append(("+Inf", point.count))
+                    labels = [_label_value(point.attributes.get(k, "")) for k in keys]
+                    family.add_metric(labels, buckets, point.sum)
+                yield family
 
 
 def _info(alias: str) -> GaugeMetricFamily:

@@ -38,9 +38,11 @@ from .snapshot import (
     ModelFigures,
     ProviderStatus,
     RunPodFigures,
+    StorageFigures,
     SwitchEntry,
     Totals,
 )
+from .telemetry import Telemetry
 
 __all__ = ["Metrics", "RequestRecord", "WindowStats"]
 
@@ -108,8 +110,15 @@ def _last(recent: deque[RequestRecord]) -> LastRequest | None:
 
 
 class Metrics:
-    def __init__(self, *, keep_recent: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        keep_recent: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self._active_jobs = 0
+        self.telemetry = telemetry
         self.clock = clock
         self.started_at = clock()
         self.recent: deque[RequestRecord] = deque(maxlen=keep_recent)
@@ -127,6 +136,7 @@ class Metrics:
         self.switches: list[SwitchEntry] = []
         self.deploys: list[DeployEntry] = []
         self.alerts: list[AlertEntry] = []
+        self.storage: StorageFigures | None = None
         self.service_running = False
         self._pending: list[RequestRecord] = []
         self._version = 0
@@ -156,6 +166,8 @@ class Metrics:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        if self.telemetry is not None:
+            self.telemetry.observe(pending)
         for rec in pending:
             self.recent.append(rec)
             key = (rec.provider, rec.model)
@@ -220,6 +232,11 @@ class Metrics:
         self.switches = list(switches)
         self.deploys = list(deploys)
         self.changed()
+
+    def set_storage(self, figures: StorageFigures) -> None:
+        if figures != self.storage:
+            self.storage = figures
+            self.changed()
 
     def set_alerts(self, alerts: Iterable[AlertEntry]) -> None:
         self.alerts = list(alerts)
@@ -303,4 +320,5 @@ class Metrics:
             switches=self.switches,
             deploys=self.deploys,
             alerts=self.alerts,
+            storage=self.storage,
         )

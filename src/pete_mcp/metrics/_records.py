@@ -27,3 +27,5 @@ class RequestRecord:
     output_tokens: int = 0
     error: str | None = None
     at: float = field(default_factory=time.time)
+    input_tokens: int = 0
+    finish_reason: str = ""

@@ -2,13 +2,13 @@
 
 Recording only touches memory; `flush` writes the minutes that changed (one transaction,
 upserts) and the new error entries, and `load` reads the last 24 h back at start-up. Tables
-live in `store.SCHEMA` (`metric_minutes`, `metric_errors`).
+live in `storage.MIGRATIONS` (`metric_minutes`, `metric_errors`). Each replica writes
+and reloads its own rows (`replica`); `fleet_minutes` reads everyone's.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from .snapshot import ErrorEntry, MinutePoint
 
 if TYPE_CHECKING:
     from pete_mcp.core import Store
+    from pete_mcp.core.storage import Conn
 
 
 __all__ = ["MinuteRollups", "minute_of"]
@@ -93,30 +94,42 @@ class MinuteRollups:
     def mark_dirty(self, rows: Iterable[tuple[int, SeriesKey, Aggregate]]) -> None:
         self._dirty.update((m, k) for m, k, _ in rows)
 
-    async def flush(self, store: Store, errors: list[ErrorEntry], *, keep_after: float) -> None:
-        """Write changed minutes and new errors; delete rows older than `keep_after`."""
+    async def flush(self, store: Store, errors: list[ErrorEntry], *, keep_after: float, replica: str = "") -> None:
+        """Write this replica's changed minutes and new errors; delete rows older than `keep_after`."""
         rows = [(m, k, agg.to_row()) for m, k, agg in self.take_dirty()]
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: Conn) -> None:
             conn.executemany(
-                "INSERT INTO metric_minutes(minute, provider, model, alias, data) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(minute, provider, model) DO UPDATE SET alias = excluded.alias, data = excluded.data",
-                [(m, k[0], k[1], row["alias"], json.dumps(row)) for m, k, row in rows],
+                "INSERT INTO metric_minutes(replica, minute, provider, model, alias, data) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(replica, minute, provider, model) DO UPDATE SET alias = excluded.alias, "
+                "data = excluded.data",
+                [(replica, m, k[0], k[1], row["alias"], json.dumps(row)) for m, k, row in rows],
             )
             conn.executemany(
-                "INSERT INTO metric_errors(at, provider, model, alias, source, kind, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(e.at, e.provider, e.model, e.alias, e.source, e.kind, e.message) for e in errors],
+                "INSERT INTO metric_errors(at, provider, model, alias, source, kind, message, replica) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.at, e.provider, e.model, e.alias, e.source, e.kind, e.message, replica) for e in errors],
             )
             conn.execute("DELETE FROM metric_minutes WHERE minute + 60 <= ?", (keep_after,))
             conn.execute("DELETE FROM metric_errors WHERE at < ?", (keep_after,))
 
         await store.write(txn)
 
-    async def load(self, store: Store, *, since: float) -> list[ErrorEntry]:
-        """Read persisted minutes (merged into memory) and errors since `since`, oldest first."""
+    async def load(self, store: Store, *, since: float, replica: str = "") -> list[ErrorEntry]:
+        """Read this replica's persisted minutes (merged into memory) and errors since `since`, oldest first.
+
+        Rows written before rollups had a replica (`replica = ''`) are claimed by the first replica to start.
+        """
+        if replica:
+
+            def claim(conn: Conn) -> None:
+                for table in ("metric_minutes", "metric_errors"):
+                    conn.execute(f"UPDATE {table} SET replica = ? WHERE replica = ''", (replica,))
+
+            await store.write(claim)
         rows = await store.query(
-            "SELECT minute, provider, model, data FROM metric_minutes WHERE minute + 60 > ?", (since,)
+            "SELECT minute, provider, model, data FROM metric_minutes WHERE minute + 60 > ? AND replica = ?",
+            (since, replica),
         )
         for row in rows:
             agg = Aggregate.from_row(json.loads(row["data"]))
@@ -126,7 +139,8 @@ class MinuteRollups:
                 agg.merge(bucket[key])
             bucket[key] = agg
         errors = await store.query(
-            "SELECT at, provider, model, alias, source, kind, message FROM metric_errors WHERE at >= ? ORDER BY at",
-            (since,),
+            "SELECT at, provider, model, alias, source, kind, message FROM metric_errors "
+            "WHERE at >= ? AND replica = ? ORDER BY at",
+            (since, replica),
         )
         return [ErrorEntry(**e) for e in errors]

@@ -5,7 +5,8 @@
 - follows core events: VAPI `call.started` / `call.ended` (live calls), `model.switched`,
   `deploy.*`, `failover.started`;
 - reads conversation counts and the switch and deploy history from the store;
-- loads the persisted 24 h rollups at start, flushes them periodically and at shutdown.
+- loads this replica's persisted 24 h rollups at start, flushes them periodically and at shutdown;
+- keeps the storage figures (engine, write spool: waiting, replayed, lost writes) current.
 
 Enter `run_metrics_service(core)` once per process (the dashboard face's lifespan does; a
 second entry is a no-op).
@@ -26,13 +27,14 @@ from pete_mcp.core import Event, EventBus, ModelProvider, ProviderHealth, Settin
 
 from ._recorder import Metrics
 from ._records import DAY_S
-from .snapshot import DeployEntry, SwitchEntry
+from .snapshot import DeployEntry, StorageFigures, SwitchEntry
 
 __all__ = ["ACTIVE_CONVERSATION_S", "MetricsHost", "MetricsService", "run_metrics_service"]
 
 log = logging.getLogger(__name__)
 
 ACTIVE_CONVERSATION_S = 900.0
+STORAGE_INTERVAL_S = 1.0
 HISTORY_ROWS = 10
 
 
@@ -75,9 +77,12 @@ class MetricsService:
 
     # --- start-up and shutdown ---------------------------------------------------------------
     async def load(self) -> None:
-        errors = await self.metrics.rollups.load(self.core.store, since=time.time() - DAY_S)
+        errors = await self.metrics.rollups.load(
+            self.core.store, since=time.time() - DAY_S, replica=self.core.settings.replica_name
+        )
         self.metrics.restore(errors)
         self.metrics.set_active_model(self.core.active_alias)
+        await self.update_storage()
         await self.refresh_store_view()
 
     async def flush(self) -> None:
@@ -87,7 +92,9 @@ class MetricsService:
         m.rollups.prune(keep_after)
         errors, m.unflushed_errors = m.unflushed_errors, []
         try:
-            await m.rollups.flush(self.core.store, errors, keep_after=keep_after)
+            await m.rollups.flush(
+                self.core.store, errors, keep_after=keep_after, replica=self.core.settings.replica_name
+            )
         except Exception:
             m.unflushed_errors[:0] = errors  # try again next time
             raise
@@ -102,6 +109,7 @@ class MetricsService:
             tg.start_soon(self._forever, "health poll", self.poll_health, self.poll_interval_s)
             tg.start_soon(self._forever, "store view", self._refresh_when_asked, 0.0)
             tg.start_soon(self._forever, "rollup flush", self._flush_later, 0.0)
+            tg.start_soon(self._forever, "storage figures", self.update_storage, STORAGE_INTERVAL_S)
 
     async def _forever(self, name: str, step: Callable[[], Awaitable[None]], pause_s: float) -> None:
         while True:
@@ -164,11 +172,31 @@ class MetricsService:
             kind = "provider.up" if health.ok else "provider.down"
             self.core.events.publish(kind, provider=name, detail=health.detail, source="health")
 
+    async def update_storage(self) -> None:
+        stats = self.core.store.spool_stats()
+        before = self.metrics.storage
+        lost_at = before.last_loss_at if before else None
+        if stats.lost > (before.lost_writes if before else 0):
+            lost_at = time.time()
+        self.metrics.set_storage(
+            StorageFigures(
+                engine=self.core.store.engine.name,
+                replica=self.core.settings.replica_name,
+                pending_writes=stats.pending,
+                deferred_writes=stats.deferred,
+                replayed_writes=stats.replayed,
+                lost_writes=stats.lost,
+                last_loss_at=lost_at,
+            )
+        )
+
     async def refresh_store_view(self) -> None:
         store = self.core.store
         since = time.time() - ACTIVE_CONVERSATION_S
         counts = await store.query(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(updated_at >= ?), 0) AS active FROM conversations", (since,)
+            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN updated_at >= ? THEN 1 ELSE 0 END), 0) AS active "
+            "FROM conversations",
+            (since,),
         )
         switches = await store.query(
             "SELECT at, from_model, to_model, warmup_s, by, ok FROM switches ORDER BY id DESC LIMIT ?", (HISTORY_ROWS,)

@@ -12,13 +12,16 @@ __all__ = [
     "AlertEntry",
     "DeployEntry",
     "ErrorEntry",
+    "FleetSnapshot",
     "LastRequest",
     "LatencySummary",
     "MetricsSnapshot",
     "MinutePoint",
     "ModelFigures",
     "ProviderStatus",
+    "ReplicaFigures",
     "RunPodFigures",
+    "StorageFigures",
     "SwitchEntry",
     "Totals",
 ]
@@ -129,6 +132,36 @@ class AlertEntry(BaseModel):
     since: float
 
 
+class StorageFigures(BaseModel):
+    engine: str = Field(description="sqlite or postgres.")
+    replica: str = Field(description="This replica's name (REPLICA_ID, or hostname:port).")
+    pending_writes: int = Field(default=0, description="Writes waiting for the database to come back.")
+    deferred_writes: int = Field(default=0, description="Writes that ever had to wait (since start).")
+    replayed_writes: int = Field(default=0, description="Waiting writes written once the database was back.")
+    lost_writes: int = Field(default=0, description="Writes dropped: spool full, or refused on replay.")
+    last_loss_at: float | None = None
+
+
+class ReplicaFigures(Totals):
+    replica: str
+    last_minute: float = Field(description="Start of the newest minute this replica flushed.")
+
+
+class FleetSnapshot(BaseModel):
+    """Every replica's flushed rollups summed (`/api/metrics?scope=fleet`, `pete://metrics/fleet`).
+
+    Built from the database, so it trails live figures by up to METRICS_FLUSH_INTERVAL_S.
+    """
+
+    scope: str = "fleet"
+    generated_at: float
+    window_s: float
+    replicas: list[ReplicaFigures] = Field(default_factory=list)
+    totals: Totals = Field(default_factory=Totals)
+    models: list[ModelFigures] = Field(default_factory=list)
+    series: list[MinutePoint] = Field(default_factory=list, description="The last 60 minutes, oldest first.")
+
+
 class MetricsSnapshot(BaseModel):
     generated_at: float
     started_at: float
@@ -155,3 +188,4 @@ class MetricsSnapshot(BaseModel):
     switches: list[SwitchEntry] = Field(default_factory=list)
     deploys: list[DeployEntry] = Field(default_factory=list)
     alerts: list[AlertEntry] = Field(default_factory=list)
+    storage: StorageFigures | None = Field(default=None, description="This replica's database and write spool.")

@@ -19,15 +19,26 @@ from typing import Any
 import anyio
 
 from pete_mcp.core import EventBus, InputError, NotFound, PeteError, Store
+from pete_mcp.core.eval_scores import QualityGate
+from pete_mcp.gateway import Core
 from pete_mcp.runpod import RunPodRest
 
-__all__ = ["DeployRecord", "Deployer", "RolloutState", "check_image_pinned"]
+__all__ = [
+    "DeployRecord",
+    "Deployer",
+    "RolloutState",
+    "check_image_pinned",
+    "deploy_gate",
+    "gated_deployer",
+    "recent_images",
+]
 
 # `repo[:tag][@sha256:digest]`; the tag is what follows the last ':' after the last '/'.
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _TAG = re.compile(r":([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
 
 ProgressFn = Callable[["RolloutState"], Awaitable[None]]
+GateFn = Callable[[], Awaitable[None]]  # raises QualityGateRefused to stop a deploy
 
 
 def check_image_pinned(image: str) -> None:
@@ -102,8 +113,10 @@ class Deployer:
         *,
         poll_interval_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        gate: GateFn | None = None,
     ) -> None:
         self.rest = rest
+        self.gate = gate
         self.store = store
         self.events = events
         self.poll_interval_s = poll_interval_s
@@ -114,15 +127,19 @@ class Deployer:
 
         Raises:
             InputError: the image is not pinned (deploys only; a rollback restores what was there).
+            QualityGateRefused: the eval-score gate refused (deploys only; nothing is recorded or sent).
             AuthError, NotFound, ProviderUnavailable, DeployError: RunPod refused or failed.
         """
         if kind == "deploy":
             check_image_pinned(image)
+            if self.gate is not None:
+                await self.gate()
         current = await self.rest.get_endpoint()
         previous = current.get("image")
         detail = f"env keys: {', '.join(sorted(env))}" if env else ""
-        record_id = await self.store.execute(
-            "INSERT INTO deploys(at, image, previous_image, status, detail, kind) VALUES (?, ?, ?, ?, ?, ?)",
+        record_id = await self.store.insert(
+            "INSERT INTO deploys(at, image, previous_image, status, detail, kind) VALUES (?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (time.time(), image, previous, "rolling_out", detail, kind),
         )
         changes: dict[str, Any] = {"image": image}
@@ -218,3 +235,31 @@ class Deployer:
 
     def _announce(self, record_id: int, kind: str, image: str, status: str, **extra: Any) -> None:
         self.events.publish("deploy.progress", id=record_id, action=kind, image=image, status=status, **extra)
+
+
+async def recent_images(store: Store, *, prefix: str = "", limit: int = 20) -> list[str]:
+    """Images deployed before (or replaced by a deploy) that start with `prefix`, newest first."""
+    rows = await store.query(
+        "SELECT image, MAX(id) AS last FROM ("
+        " SELECT image, id FROM deploys UNION ALL"
+        " SELECT previous_image AS image, id FROM deploys WHERE previous_image IS NOT NULL"
+        ") AS seen WHERE substr(image, 1, ?) = ? GROUP BY image ORDER BY last DESC LIMIT ?",
+        (len(prefix), prefix, limit),
+    )
+    return [str(row["image"]) for row in rows]
+
+
+def deploy_gate(core: Core) -> GateFn:
+    """The eval-score gate for deploys from `core`: the deploy models' latest scores (EVAL_MIN_SCORE)."""
+
+    async def check() -> None:
+        gate = QualityGate.from_settings(core.settings, core.store)
+        models = gate.deploy_models(core.settings, core.active_alias)
+        await gate.check(models, action=f"deploy (gated on {', '.join(models)})")
+
+    return check
+
+
+def gated_deployer(core: Core, rest: RunPodRest) -> Deployer:
+    """A `Deployer` for `core`'s store and events whose deploys pass the eval-score gate first."""
+    return Deployer(rest, core.store, core.events, gate=deploy_gate(core))

@@ -283,15 +283,9 @@ async def _fallbacks(core: Core) -> list[Check]:
 async def _storage(core: Core) -> list[Check]:
     writable = await anyio.to_thread.run_sync(core.store.writable)
     if writable:
-        return [Check("storage", "ok", f"SQLite store writable at {core.store.path}")]
-    return [
-        Check(
-            "storage",
-            "fail",
-            f"cannot write the SQLite store at {core.store.path}",
-            "Check DATA_DIR is writable and the disk is not full.",
-        )
-    ]
+        return [Check("storage", "ok", f"{core.store.engine.name} store writable at {core.store.location}")]
+    engine = core.store.engine
+    return [Check("storage", "fail", f"cannot write the {engine.name} store at {core.store.location}", engine.hint)]
 
 
 async def _alert_sinks(core: Core) -> list[Check]:

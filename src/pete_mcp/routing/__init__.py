@@ -4,6 +4,7 @@ module per provider backend under `providers/`.
 
 from __future__ import annotations
 
+from ._race import StopHandle
 from .breaker import BreakerPolicy
 from .hedging import HedgeBudget, HedgePolicy
 from .providers.ollama import OllamaProvider
@@ -23,6 +24,7 @@ __all__ = [
     "RouterStats",
     "RunPodLBProvider",
     "RunPodProvider",
+    "StopHandle",
     "SwitchRecord",
     "Watchdogs",
     "WorkerAffinity",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from pete_mcp.contract import Message
-from pete_mcp.core import InputError, JobStarted, ModelProvider, NotFound, Readiness, ReportsReadiness, Route
+from pete_mcp.core import Cancelled, InputError, JobStarted, ModelProvider, NotFound, Readiness, ReportsReadiness, Route
 
 from .breaker import CircuitBreaker
 
@@ -75,6 +75,8 @@ class Attempt:
 
 def fails_over(exc: BaseException) -> bool:
     """Errors another provider might not have. A bad request (400) would fail everywhere."""
+    if isinstance(exc, Cancelled):
+        return False  # an operator stopped the request: no other provider should take it up
     if isinstance(exc, NotFound):
         return True
     return not isinstance(exc, InputError)

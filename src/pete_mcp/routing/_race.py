@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from typing import Protocol
@@ -20,9 +20,11 @@ from typing import Protocol
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
+    Cancelled,
     Completion,
     EventBus,
     JobStarted,
@@ -43,7 +45,7 @@ from ._attempt import Attempt, RouterStats, Watchdogs, fails_over, readiness
 from .breaker import CircuitBreaker
 from .hedging import HedgePolicy
 
-__all__ = ["Race", "RaceHost"]
+__all__ = ["Race", "RaceHost", "StopHandle"]
 
 log = logging.getLogger("pete_mcp.routing.router")
 
@@ -59,6 +61,21 @@ class RaceHost(Protocol):
     stats: RouterStats
     events: EventBus
     watchdogs: Watchdogs
+    tracer: trace.Tracer
+
+
+class StopHandle:
+    """Lets someone outside a request stop it (an operator's cancel): `stop` ends its race with `Cancelled`."""
+
+    def __init__(self, on_job: Callable[[str, str], None] | None = None) -> None:
+        self.race: Race | None = None
+        self.reason: str | None = None
+        self.on_job = on_job  # told (job id, provider) as soon as any attempt announces its job
+
+    def stop(self, reason: str) -> None:
+        self.reason = reason
+        if self.race is not None:
+            self.race.stop(reason)
 
 
 class Race:
@@ -72,6 +89,7 @@ class Race:
         routes: list[Route],
         messages: Sequence[Message],
         options: ChatOptions,
+        stop: StopHandle | None = None,
     ) -> None:
         self.router = router
         self.tg = tg
@@ -87,6 +105,20 @@ class Race:
         self.send: MemoryObjectSendStream[_Item]
         self.receive: MemoryObjectReceiveStream[_Item]
         self.send, self.receive = anyio.create_memory_object_stream[_Item](64)
+        self.stopped: str | None = None
+        self.handle = stop
+        if stop is not None:
+            stop.race = self
+            self.stopped = stop.reason
+
+    def stop(self, reason: str) -> None:
+        """End this request now: every attempt is cancelled and the reader gets `Cancelled`."""
+        self.stopped = reason
+        for attempt in self.attempts:
+            attempt.done = True
+            attempt.scope.cancel()
+        with suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self.send.send_nowait((-1, Cancelled(reason)))
 
     # --- the race ----------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[StreamEvent]:
@@ -130,6 +162,8 @@ class Race:
         """Wait for the first attempt to produce a token (or an empty Completion)."""
         hedging = self.router.hedge.enabled
         while True:
+            if self.stopped is not None:
+                raise Cancelled(self.stopped)
             live = [a for a in self.attempts if not a.done]
             if not live and not self._start_next("failover", reason=self._last_error()):
                 self._ended(None, outcome="failed")
@@ -159,9 +193,13 @@ class Race:
                 continue
             with anyio.move_on_after(min(hedge_s, watchdog_s)):
                 index, item = await self.receive.receive()
+                if index < 0 and isinstance(item, BaseException):
+                    raise item  # stopped from outside
                 attempt = self.attempts[index]
                 if isinstance(item, JobStarted):
                     attempt.job = item
+                    if self.handle is not None and self.handle.on_job is not None:
+                        self.handle.on_job(item.job_id, attempt.route.provider)
                 elif isinstance(item, BaseException):
                     self._attempt_failed(attempt, item)
                 elif isinstance(item, TextDelta | Completion):
@@ -257,17 +295,46 @@ class Race:
                 self.router.hedge.tracker.record(route.provider, route.model, now - attempt.started_at)
 
     async def _pump(self, attempt: Attempt) -> None:
-        """Run one attempt: forward its events (or its error) into the race's channel."""
+        """Run one attempt in its own span: forward its events (or its error) into the race's channel."""
+        route = attempt.route
+        if isinstance(self.router.tracer, trace.NoOpTracer):  # tracing off: no span, no context switch
+            await self._pump_events(attempt, trace.INVALID_SPAN)
+            return
+        with self.router.tracer.start_as_current_span(
+            f"attempt {route.provider}",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": route.provider,
+                "gen_ai.request.model": route.model,
+                "pete.attempt.kind": attempt.kind,
+                "pete.attempt.index": attempt.index,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            outcome = await self._pump_events(attempt, span)
+            span.set_attribute("pete.attempt.outcome", outcome)
+
+    async def _pump_events(self, attempt: Attempt, span: trace.Span) -> str:
         messages = self.messages if attempt.messages is None else attempt.messages
         gen = attempt.provider.stream(attempt.route.model, messages, self.options)
+        job_span: trace.Span | None = None
+        outcome = "cancelled"
         with attempt.scope:
             try:
                 try:
                     completed = False
                     async for event in gen:
+                        if isinstance(event, JobStarted) and job_span is None and span.is_recording():
+                            job_span = self.router.tracer.start_span(
+                                f"job {event.job_id}", attributes={"pete.job.id": event.job_id}
+                            )
                         await self.send.send((attempt.index, event))
                         if isinstance(event, Completion):
                             completed = True
+                            outcome = "completed"
+                            if job_span is not None and event.worker_id:
+                                job_span.set_attribute("pete.worker.id", event.worker_id)
                             break
                 finally:
                     await close_stream(gen)
@@ -278,8 +345,15 @@ class Race:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 pass  # the request is over; nobody reads this attempt any more
             except Exception as exc:
+                outcome = "failed"
+                span.set_attribute("error.type", getattr(exc, "code", type(exc).__name__))
                 with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await self.send.send((attempt.index, exc))
+            finally:
+                if job_span is not None:
+                    job_span.set_attribute("pete.job.outcome", outcome)
+                    job_span.end()
+        return outcome
 
     # --- hedging ------------------------------------------------------------------------------
     def _hedge_delay_s(self) -> float:
@@ -330,7 +404,7 @@ class Race:
         with anyio.move_on_after(math.inf if stall_s is None else stall_s):
             while True:
                 index, item = await self.receive.receive()
-                if index == winner.index:
+                if index < 0 or index == winner.index:  # < 0: stopped from outside
                     return item
         return None
 

@@ -31,12 +31,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent, served_options
 
 from ._attempt import RouterStats, Watchdogs
-from ._race import Race
+from ._race import Race, StopHandle
 from .breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from .hedging import HedgePolicy
 
@@ -67,6 +68,7 @@ class Router:
         }
         self._tg: TaskGroup | None = None
         self._providers_open = AsyncExitStack()
+        self.tracer: trace.Tracer = trace.NoOpTracer()  # build_core sets the core's tracer
 
     # --- lifecycle: the task group attempts run in, and providers with their own tasks -------
     async def __aenter__(self) -> Router:
@@ -108,7 +110,12 @@ class Router:
 
     # --- streaming ----------------------------------------------------------------------------
     async def stream(
-        self, spec: ModelSpec, messages: Sequence[Message], options: ChatOptions
+        self,
+        spec: ModelSpec,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        *,
+        stop: StopHandle | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream one reply for `spec`: JobStarted (winner's), TextDeltas, one Completion.
 
@@ -129,7 +136,7 @@ class Router:
             raise ConfigError("the router is not running: use `async with core:` (or `async with router:`).")
         self.stats.requests += 1
         self.hedge.budget.earn()
-        race = Race(self, self._tg, spec, routes, messages, served_options(spec, options))
+        race = Race(self, self._tg, spec, routes, messages, served_options(spec, options), stop)
         async for event in race.run():
             yield event
 

@@ -145,8 +145,9 @@ async def record_switch(
     ok: bool,
     detail: str = "",
 ) -> int:
-    return await store.execute(
-        "INSERT INTO switches(at, from_model, to_model, warmup_s, by, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    return await store.insert(
+        "INSERT INTO switches(at, from_model, to_model, warmup_s, by, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (time.time(), from_model, to_model, warmup_s, by, int(ok), detail),
     )
 

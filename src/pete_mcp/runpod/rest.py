@@ -9,12 +9,23 @@ documents; we turn them into Pete's errors with a hint. The API key never enters
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pete_mcp.core import AuthError, ConfigError, DeployError, InputError, NotFound, ProviderUnavailable, Settings
+from pete_mcp.core import (
+    AuthError,
+    ConfigError,
+    DeployError,
+    InputError,
+    NotFound,
+    ProviderUnavailable,
+    Settings,
+    iter_sse_data,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,6 +64,9 @@ class RunPodWorker(_Wire):
     is_stale: bool = Field(False, alias="isStale")
     version: int | None = None
     image: str | None = None
+    uptime_seconds: float | None = Field(None, alias="uptimeSeconds")
+    started_at: str | None = Field(None, alias="startedAt")
+    gpu_type_id: str | None = Field(None, alias="gpuTypeId")
 
 
 class Workers(_Wire):
@@ -95,6 +109,40 @@ class RunPodRest:
 
     async def workers(self) -> Workers:
         return self._parse(Workers, await self._json("GET", "/workers"), "/workers")
+
+    async def worker_logs(self, worker_id: str, *, lines: int = 100, wait_s: float = 3.0) -> list[dict[str, Any]]:
+        """`GET /serverless/{id}/workers/{workerId}/logs`: the log lines RunPod sends within `wait_s`.
+
+        The route is a server-sent event stream of `{"source", "line", "ts"}` that stays open
+        for new lines, so this reads what arrives in `wait_s` (or until `lines` came) and
+        keeps the last `lines`.
+        """
+        if not worker_id or "/" in worker_id:
+            raise InputError(f"{worker_id!r} is not a RunPod worker id.")
+        what = "GET /serverless/{id}/workers/{workerId}/logs"
+        got: list[dict[str, Any]] = []
+        headers = {**self._headers, "Accept": "text/event-stream"}
+        try:
+            with anyio.move_on_after(wait_s):
+                async with self._http.stream(
+                    "GET", f"{self._url}/workers/{worker_id}/logs", headers=headers, timeout=self._timeout
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise _problem(response, what)
+                    async for data in iter_sse_data(response.aiter_lines()):
+                        try:
+                            event = json.loads(data)
+                        except ValueError:
+                            event = {"line": data}
+                        got.append(event if isinstance(event, dict) else {"line": str(event)})
+                        if len(got) >= lines:
+                            break
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(
+                f"RunPod REST cannot be reached for {what} ({type(exc).__name__}).", provider="runpod"
+            ) from exc
+        return got[-lines:]
 
     async def _json(self, method: str, path: str, *, body: dict[str, Any] | None = None) -> dict[str, Any]:
         what = f"{method} /serverless/{{id}}{path}"

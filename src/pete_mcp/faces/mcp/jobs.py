@@ -152,6 +152,10 @@ class JobTracker:
                 f"no job {job_id!r}.", hint=f"Jobs are kept {int(self.ttl_s // 60)} minutes after they end."
             ) from None
 
+    def unfinished(self) -> list[TrackedJob]:
+        """Jobs still waiting or generating, oldest first."""
+        return [job for job in self._jobs.values() if not job.finished]
+
     async def cancel(self, job_id: str) -> TrackedJob:
         """Stop a job (and its RunPod job, best effort); a finished job is returned unchanged."""
         job = self.get(job_id)

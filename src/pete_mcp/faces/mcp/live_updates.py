@@ -16,11 +16,12 @@ from anyio.abc import TaskStatus
 
 from pete_mcp.core import Event, EventBus
 
-__all__ = ["HEALTH_URI", "LOGS_URI", "METRICS_URI", "MODELS_URI", "ResourceUpdates", "uris_for"]
+__all__ = ["FLEET_URI", "HEALTH_URI", "LOGS_URI", "METRICS_URI", "MODELS_URI", "ResourceUpdates", "uris_for"]
 
 log = logging.getLogger(__name__)
 
 METRICS_URI = "pete://metrics/live"
+FLEET_URI = "pete://metrics/fleet"  # every replica, from the database; read on demand, no updates
 MODELS_URI = "pete://models"
 HEALTH_URI = "pete://health"
 LOGS_URI = "pete://logs/recent"

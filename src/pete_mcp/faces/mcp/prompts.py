@@ -20,7 +20,8 @@ DIAGNOSE_SLOW_CALLS = (
     "Calls to Jamie feel slow. Diagnose it step by step:\n"
     "1. Call `health` and read each check that is not ok, with its hint.\n"
     "2. Read `pete://metrics/live`: compare time to first token (p50, p95) per model and look at errors.\n"
-    "3. Call `endpoint_status`: no serving workers means cold starts; a growing queue, too few workers.\n"
+    "3. Call `endpoint_status` and `list_workers`: its diagnosis tells a cold start (wait) from too few\n"
+    "   workers (raise max workers) and a crash-looping worker (read `worker_logs`, `rollback`).\n"
     "4. Call `list_models` and compare recent latency across models.\n"
     "Then say what is slow, why, and the one change that would help most (do not change anything)."
 )
@@ -37,10 +38,13 @@ def deploy_checklist_text(image: str) -> str:
 
 
 def register_prompts(mcp: MCPServer) -> None:
-    @mcp.prompt(description="Find out why calls are slow: cold starts, queueing, a slow model or provider.")
+    @mcp.prompt(
+        title="Diagnose slow calls",
+        description="Find out why calls are slow: cold starts, queueing, a slow model or provider.",
+    )
     def diagnose_slow_calls() -> str:
         return DIAGNOSE_SLOW_CALLS
 
-    @mcp.prompt(description="Deploy a new worker image safely.")
+    @mcp.prompt(title="Deploy checklist", description="Deploy a new worker image safely.")
     def deploy_checklist(image: str) -> str:
         return deploy_checklist_text(image)

@@ -13,33 +13,97 @@ from mcp.types import (
 )
 
 from pete_mcp.gateway import Core
-from pete_mcp.ops import run_checks
+from pete_mcp.metrics import fleet_snapshot
+from pete_mcp.ops import recent_calls, run_checks
 
 from ..recent_log import RecentLog
-from .live_updates import HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
+from .live_updates import FLEET_URI, HEALTH_URI, LOGS_URI, METRICS_URI, MODELS_URI
 from .views import health_view, model_list
 
-__all__ = ["register_resources", "serve_legacy_subscriptions"]
+__all__ = ["CONVERSATION_URI", "register_resources", "serve_legacy_subscriptions"]
+
+CONVERSATION_URI = "pete://conversations/{conversation_id}"
 
 
 def register_resources(mcp: MCPServer, core: Core, recent: RecentLog) -> None:
-    @mcp.resource(METRICS_URI, mime_type="application/json", description="Live metrics snapshot (as /api/metrics).")
+    @mcp.resource(
+        METRICS_URI,
+        title="Live metrics",
+        mime_type="application/json",
+        description="Live metrics snapshot (as /api/metrics).",
+    )
     def live_metrics() -> dict[str, Any]:
         return core.metrics.snapshot()
 
-    @mcp.resource(MODELS_URI, mime_type="application/json", description="Registered models and the active one.")
+    @mcp.resource(
+        FLEET_URI,
+        title="Fleet metrics",
+        mime_type="application/json",
+        description="Every replica's flushed per-minute rollups summed (as /api/metrics?scope=fleet).",
+    )
+    async def fleet_metrics() -> dict[str, Any]:
+        return await fleet_snapshot(core.store)
+
+    @mcp.resource(
+        MODELS_URI, title="Models", mime_type="application/json", description="Registered models and the active one."
+    )
     def models() -> dict[str, Any]:
         return model_list(core).model_dump()
 
-    @mcp.resource(HEALTH_URI, mime_type="application/json", description="System checks without the model probe.")
+    @mcp.resource(
+        HEALTH_URI,
+        title="Health checks",
+        mime_type="application/json",
+        description="System checks without the model probe.",
+    )
     async def health() -> dict[str, Any]:
         return health_view(await run_checks(core, probe=False)).model_dump()
 
-    @mcp.resource(LOGS_URI, mime_type="application/json", description="Recent log records and core events.")
+    @mcp.resource(
+        LOGS_URI, title="Recent logs", mime_type="application/json", description="Recent log records and core events."
+    )
     def logs() -> dict[str, Any]:
         return {"entries": recent.entries()}
 
-    @mcp.resource("pete://conversations/{conversation_id}", mime_type="application/json", description="A thread.")
+    @mcp.resource(
+        "pete://calls/live",
+        title="Live calls",
+        mime_type="application/json",
+        description="Calls under way (as /api/calls).",
+    )
+    def live_calls() -> dict[str, Any]:
+        return {"live": core.calls.live()}
+
+    @mcp.resource(
+        "pete://calls/recent",
+        title="Recent calls",
+        mime_type="application/json",
+        description="Ended calls with their outcome.",
+    )
+    async def ended_calls() -> dict[str, Any]:
+        return {"recent": await recent_calls(core, limit=50)}
+
+    @mcp.resource(
+        "pete://calls/{call_id}", title="Call", mime_type="application/json", description="One call and its transcript."
+    )
+    def one_call(call_id: str) -> dict[str, Any]:
+        call = core.calls.get(call_id)
+        if call is None:
+            raise ResourceNotFoundError(f"no call {call_id!r} on this gateway (live or recently ended)")
+        return call
+
+    @mcp.resource(
+        "pete://jobs", title="Jobs", mime_type="application/json", description="Jobs running now and finished in 1 h."
+    )
+    def jobs() -> dict[str, Any]:
+        return {"active": core.jobs.active(), "recent": core.jobs.recent()}
+
+    @mcp.resource(
+        CONVERSATION_URI,
+        title="Conversation",
+        mime_type="application/json",
+        description="A persisted thread (a VAPI call or an MCP conversation), by id.",
+    )
     async def conversation(conversation_id: str) -> dict[str, Any]:
         if not await core.store.conversation_exists(conversation_id):
             raise ResourceNotFoundError(f"no conversation {conversation_id!r}")

@@ -66,6 +66,10 @@ class ModelInfo(BaseModel):
     recent_requests: int = 0
     recent_ttft_p50_s: float | None = None
     recent_latency_p50_s: float | None = None
+    servable: bool | None = Field(default=None, description="Whether a configured, healthy provider can serve it now.")
+    served_by: str | None = Field(default=None, description="The provider that would serve it now.")
+    where: str | None = Field(default=None, description="'runpod' (a GPU elsewhere) or 'this machine'.")
+    unservable_reason: str = Field(default="", description="Why it cannot be served now, when it cannot.")
 
 
 class ModelList(BaseModel):

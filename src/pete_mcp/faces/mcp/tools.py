@@ -16,7 +16,17 @@ from pydantic import Field
 
 from pete_mcp.core import ConfigError, PeteError
 from pete_mcp.gateway import Core
-from pete_mcp.ops import RUNPOD_NOT_CONFIGURED_HINT, Deployer, DeployRecord, RolloutState, run_checks, runpod_client
+from pete_mcp.ops import (
+    RUNPOD_NOT_CONFIGURED_HINT,
+    Deployer,
+    DeployRecord,
+    RolloutState,
+    WorkerSource,
+    fit_turn,
+    run_checks,
+    runpod_client,
+    servable_models,
+)
 
 from . import views
 from ._tooling import (
@@ -37,17 +47,25 @@ from ._tooling import (
     tool_errors,
 )
 from .jobs import JobTracker, TrackedJob, prompt_turn
+from .live_app import UI_META
 from .tool_models import DeployView, EndpointStatusView, HealthView, JobView, ModelList, PurgeView, SwitchView
 from .views import health_view, job_view, model_list, rollout_view, waiting_hint
 
 __all__ = ["register_tools"]
 
 
-def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer: Callable[[], Deployer]) -> None:
-    """Register every tool on `mcp`; `get_deployer` builds the RunPod deployer on first use."""
+def register_tools(
+    mcp: MCPServer,
+    core: Core,
+    tracker: JobTracker,
+    get_deployer: Callable[[], Deployer],
+    get_workers: Callable[[], WorkerSource | None] = lambda: None,
+) -> None:
+    """Register every tool on `mcp`; `get_deployer` builds the RunPod deployer on first use,
+    `get_workers` finds the endpoint's workers for the waiting hint."""
 
     # --- prompts and jobs -----------------------------------------------------------------
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(title="Run a prompt", annotations=WRITE)
     async def run_prompt(
         ctx: Context,
         prompt: Annotated[str | None, Field(description="One user message. Or pass messages.")] = None,
@@ -64,12 +82,16 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
     ) -> JobView:
         """Send a prompt to Pete's model and return the reply with model, provider, usage and timings.
 
+        The prompt is fitted to the model's context window as a phone turn is (older turns dropped
+        first); a prompt whose newest message alone does not fit is refused, naming the window.
+
         If the reply is not ready within time_budget_s (a RunPod cold start can take minutes), this
         returns status 'waiting' or 'generating' with a job_id: call get_job(job_id) to collect it.
         """
         exchange = [(m.role, m.content) for m in messages] if messages is not None else None
         with tool_errors():
             turn = prompt_turn(prompt, exchange, model, conversation_id, max_tokens, temperature)
+            turn = await fit_turn(core, turn)  # as a VAPI turn; refuses what cannot fit
             job = tracker.start(turn)
         return await _await_job(job, ctx, time_budget_s, total=max_tokens)
 
@@ -92,13 +114,13 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             job.scope.cancel()  # the caller went away: do not keep a GPU busy for nobody
             raise
         if not finished:
-            return job_view(job, hint=await waiting_hint(core, job))
+            return job_view(job, hint=await waiting_hint(core, job, get_workers()))
         if raise_failure and job.status == "failed" and job.error is not None:
             with tool_errors():
                 raise job.error
         return job_view(job)
 
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="Get a prompt job", annotations=READ_ONLY_LOCAL)
     async def get_job(
         ctx: Context,
         job_id: Annotated[str, Field(description="The job_id run_prompt returned.")],
@@ -108,22 +130,22 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         with tool_errors():
             job = tracker.get(job_id)
         if job.finished or wait_s == 0:
-            return job_view(job, hint=None if job.finished else await waiting_hint(core, job))
+            return job_view(job, hint=None if job.finished else await waiting_hint(core, job, get_workers()))
         return await _await_job(job, ctx, wait_s, total=job.turn.options.max_tokens, raise_failure=False)
 
-    @mcp.tool(annotations=WRITE_IDEMPOTENT)
+    @mcp.tool(title="Cancel a prompt job", annotations=WRITE_IDEMPOTENT)
     async def cancel_job(job_id: Annotated[str, Field(description="The job_id run_prompt returned.")]) -> JobView:
         """Stop a run_prompt job (and its RunPod job). A finished job is returned unchanged."""
         with tool_errors():
             return job_view(await tracker.cancel(job_id))
 
     # --- models ---------------------------------------------------------------------------
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="List models", annotations=READ_ONLY_LOCAL)
     async def list_models() -> ModelList:
         """The registered models: alias, provider model name, context window, active flag, warm state, latency."""
         return model_list(core)
 
-    @mcp.tool(annotations=WRITE_IDEMPOTENT)
+    @mcp.tool(title="Switch the active model", annotations=WRITE_IDEMPOTENT)
     async def switch_model(
         name: Annotated[str, Field(description="Alias from list_models.")],
         warm: Annotated[bool, Field(description="Load it and check it answers before switching.")] = True,
@@ -131,12 +153,15 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         """Make another registered model the active one (persisted). Requests already running finish on the old one."""
         if name not in core.models:
             raise ToolError(f"Unknown model {name!r}. Registered: {', '.join(s.alias for s in core.models)}.")
+        can = servable_models(core)[name]
+        if not can["servable"]:
+            raise ToolError(f"{name!r} cannot be served now: {can['reason']}. list_models shows which can.")
         with tool_errors():
             result = await core.switch_model(name, warm=warm, by="mcp")
         return SwitchView(previous=result.previous, active=result.active, warmup_s=result.warmup_s)
 
     # --- health and the endpoint -----------------------------------------------------------
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="System health", annotations=READ_ONLY, meta=UI_META)
     async def health(
         probe: Annotated[
             bool,
@@ -153,7 +178,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         """
         return health_view(await run_checks(core, probe=probe))
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="RunPod endpoint status", annotations=READ_ONLY, meta=UI_META)
     async def endpoint_status() -> EndpointStatusView:
         """The RunPod endpoint: workers, queue, current image, rollout and recent deploys."""
         try:
@@ -162,7 +187,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             chosen = None
         return await views.endpoint_status(core, chosen)
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Purge the RunPod queue", annotations=DESTRUCTIVE)
     async def purge_queue(approval: PurgeApproval, confirm: bool = False) -> PurgeView:
         """Drop every queued (not yet running) job on the RunPod endpoint. Asks the user first."""
         if not approved(approval):
@@ -191,7 +216,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
             view.hint = "RunPod is still rolling out; call endpoint_status to follow it."
         return view
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Deploy a worker image", annotations=DESTRUCTIVE)
     async def deploy(
         ctx: Context,
         image: Annotated[str, Field(description="Pinned worker image: registry/worker:1.4.2 or ...@sha256:<digest>.")],
@@ -210,7 +235,7 @@ def register_tools(mcp: MCPServer, core: Core, tracker: JobTracker, get_deployer
         )
         return await _follow(ctx, record, view, follow_s)
 
-    @mcp.tool(annotations=DESTRUCTIVE)
+    @mcp.tool(title="Roll back the last deploy", annotations=DESTRUCTIVE)
     async def rollback(
         ctx: Context, approval: RollbackApproval, confirm: bool = False, follow_s: FollowSeconds = 40.0
     ) -> DeployView:

@@ -29,7 +29,7 @@ def register_desk_tools(mcp: MCPServer, core: Core) -> None:
     records = DeskRecords(core.store)
     book = EscalationBook(core.store)
 
-    @mcp.tool(annotations=READ_ONLY_LOCAL)
+    @mcp.tool(title="List office records", annotations=READ_ONLY_LOCAL)
     async def list_desk(
         kind: Annotated[Kind, Field(description="Which records: tickets, messages, callbacks or emergencies.")],
         status: Annotated[
@@ -42,7 +42,7 @@ def register_desk_tools(mcp: MCPServer, core: Core) -> None:
             items = await records.list(kind, status=status, limit=limit)
         return {"kind": kind, "items": [i.as_dict() for i in items]}
 
-    @mcp.tool(annotations=WRITE_IDEMPOTENT)
+    @mcp.tool(title="Close an office record", annotations=WRITE_IDEMPOTENT)
     async def close_desk_item(
         kind: Annotated[Kind, Field(description="tickets, messages, callbacks or emergencies.")],
         id: Annotated[int, Field(ge=1, description="The record's id (a ticket's number).")],
@@ -56,6 +56,7 @@ def register_desk_tools(mcp: MCPServer, core: Core) -> None:
 
     @mcp.resource(
         "pete://desk/{kind}",
+        title="Office records",
         mime_type="application/json",
         description="Open tickets, messages, callbacks or emergencies.",
     )
@@ -66,6 +67,11 @@ def register_desk_tools(mcp: MCPServer, core: Core) -> None:
             raise ResourceNotFoundError(str(exc)) from None
         return {"kind": kind, "items": [i.as_dict() for i in items]}
 
-    @mcp.resource(ESCALATIONS_URI, mime_type="application/json", description="Emergency pages and every attempt.")
+    @mcp.resource(
+        ESCALATIONS_URI,
+        title="Emergency pages",
+        mime_type="application/json",
+        description="Emergency pages and every attempt.",
+    )
     async def escalations() -> dict[str, Any]:
         return {"items": await book.escalations(limit=100)}

@@ -14,7 +14,18 @@ import anyio
 
 from pete_mcp.core import PeteError
 from pete_mcp.gateway import Core
-from pete_mcp.ops import RUNPOD_NOT_CONFIGURED_HINT, Deployer, DeployRecord, HealthReport, RolloutState, runpod_client
+from pete_mcp.ops import (
+    RUNPOD_NOT_CONFIGURED_HINT,
+    Deployer,
+    DeployRecord,
+    HealthReport,
+    RolloutState,
+    WorkerSource,
+    diagnose,
+    read_report,
+    runpod_client,
+    servable_models,
+)
 from pete_mcp.runpod import EndpointHealth, RunPodClient
 
 from .jobs import TrackedJob
@@ -69,34 +80,39 @@ def job_view(job: TrackedJob, *, hint: str | None = None) -> JobView:
     )
 
 
-async def waiting_hint(core: Core, job: TrackedJob) -> str:
-    """Say why a job is not done yet (cold or busy workers look the same from the job) and what to do."""
+async def waiting_hint(core: Core, job: TrackedJob, workers: WorkerSource | None = None) -> str:
+    """Say why a job is not done yet and what to do: wait out a cold start, raise max workers when
+    capacity is short, or read the logs and roll back when workers crash-loop (`ops.diagnose`)."""
     again = f"Call get_job with job_id={job.id!r} (wait_s up to 40) to collect the reply, or cancel_job to stop it."
     if job.status == "generating":
         return f"Still generating ({len(job.parts)} tokens so far). {again}"
     client = runpod_client(core)
+    if client is None and workers is None:
+        return f"No token yet: the model is loading or busy. {again}"
+    health: EndpointHealth | None = None
     if client is not None:
-        health: EndpointHealth | None = None
         with anyio.move_on_after(2):
             try:
                 health = await client.health()
             except PeteError:
                 health = None
-        if health is not None:
-            w = health.workers
-            if w.idle + w.ready + w.running == 0:
-                return f"No token yet: RunPod is starting a worker (cold start, can take minutes). {again}"
-            return f"No token yet: the workers are busy ({health.jobs.in_queue} job(s) queued). {again}"
-    return f"No token yet: the model is loading or busy. {again}"
+    report = await read_report(workers, timeout_s=2)
+    found = diagnose(report, health)
+    if found.kind in ("unknown", "ok"):
+        return f"No token yet: the model is loading or busy. {again}"
+    logs = f" (worker_logs worker_id={found.worker_id!r})" if found.worker_id else ""
+    return f"No token yet: {found.summary} {found.advice}{logs} {again}"
 
 
 def model_list(core: Core) -> ModelList:
     """Every registered model, with recent latency from the metrics snapshot where it has some."""
     figures = _per_alias_figures(core.metrics.snapshot())
+    serving = servable_models(core)
     now = time.time()
     models: list[ModelInfo] = []
     for spec in core.models:
         card = spec.card()
+        can = serving[spec.alias]
         stats = figures.get(spec.alias, {})
         last_ok = stats.get("last_ok_at")
         models.append(
@@ -112,6 +128,10 @@ def model_list(core: Core) -> ModelList:
                 recent_requests=int(stats.get("requests") or 0),
                 recent_ttft_p50_s=stats.get("ttft_p50"),
                 recent_latency_p50_s=stats.get("duration_p50"),
+                servable=can["servable"],
+                served_by=can["provider"],
+                where=can["where"],
+                unservable_reason=can["reason"],
             )
         )
     return ModelList(active=core.active_alias, models=models)

@@ -2,11 +2,16 @@
 
 `GET/POST/DELETE /_admin/faults` read, add to and clear the fault plan; `POST
 /_admin/kill-worker` kills the worker running a job (or a worker by id); `GET /_admin/workers`
-lists workers. All take the endpoint's API key, like the public routes.
+lists workers (and the recent exits that make a crash loop visible between restarts);
+`GET /_admin/workers/{id}/logs?lines=N` is the tail of one worker's log, live or recently
+gone. All take the endpoint's API key, like the public routes.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,10 +22,13 @@ from starlette.routing import Route
 from ._errors import InvalidRequest, NotRunning
 from ._http import Problem, api_key_matches, read_json
 from ._state import PodState
+from ._workers import Worker, WorkerExit
 
 __all__ = ["AdminApi", "FaultPlan"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_MAX_LOG_LINES = 500
+_LOG_TAIL_BYTES = 256 * 1024
 
 
 class _Strict(BaseModel):
@@ -40,6 +48,11 @@ class StallPlan(_Strict):
     share: float | None = None
 
 
+class CrashPlan(_Strict):
+    count: int | None = None
+    share: float | None = None
+
+
 class FaultPlan(_Strict):
     """The body of `POST /_admin/faults`; every part is optional and adds to what is armed."""
 
@@ -47,6 +60,7 @@ class FaultPlan(_Strict):
     stream_delay_ms: int | None = Field(default=None, ge=0)
     cold_start_stall: StallPlan | None = None
     job_stall: StallPlan | None = None
+    crash_on_start: CrashPlan | None = None
 
 
 class KillPlan(_Strict):
@@ -63,6 +77,7 @@ class AdminApi:
             Route("/_admin/faults", self.faults, methods=["GET", "POST", "DELETE"]),
             Route("/_admin/kill-worker", self.kill_worker, methods=["POST"]),
             Route("/_admin/workers", self.workers, methods=["GET"]),
+            Route("/_admin/workers/{worker_id}/logs", self.worker_logs, methods=["GET"]),
         ]
 
     async def faults(self, request: Request) -> Response:
@@ -83,6 +98,8 @@ class AdminApi:
                 if plan.job_stall is not None:
                     stall = plan.job_stall
                     faults.stall_jobs(stall.extra_ms / 1000, share=stall.share, count=stall.count)
+                if plan.crash_on_start is not None:
+                    faults.crash_on_start(share=plan.crash_on_start.share, count=plan.crash_on_start.count)
             except InvalidRequest as exc:
                 raise Problem(400, str(exc)) from None
         return JSONResponse(faults.snapshot())
@@ -100,18 +117,76 @@ class AdminApi:
 
     async def workers(self, request: Request) -> Response:
         self._admit(request)
-        board = self._state.board
-        listing: list[dict[str, Any]] = [
+        state = self._state
+        supervisor = state.supervisor
+        return JSONResponse(
             {
-                "id": worker.id,
-                "phase": worker.phase.value,
-                "pid": worker.pid,
-                "running": [job.id for job in board.running_on(worker.id)],
-                "log": str(worker.log_path) if worker.log_path else None,
+                "workers": [self._live_worker(worker) for worker in state.workers.all()],
+                "recent_exits": [self._exit(gone) for gone in reversed(supervisor.exits)],
+                "min_workers": state.config.min_workers,
+                "max_workers": state.config.max_workers,
+                "early_deaths": supervisor.early_deaths,
+                "health": {"jobs": state.board.counts(), "workers": state.workers.counts()},
             }
-            for worker in self._state.workers.all()
-        ]
-        return JSONResponse({"workers": listing})
+        )
+
+    async def worker_logs(self, request: Request) -> Response:
+        self._admit(request)
+        worker_id = request.path_params["worker_id"]
+        try:
+            lines = int(request.query_params.get("lines", "100"))
+        except ValueError:
+            raise Problem(400, "lines must be a whole number.") from None
+        if not 1 <= lines <= _MAX_LOG_LINES:
+            raise Problem(400, f"lines must be 1-{_MAX_LOG_LINES}.")
+        worker = self._state.workers.get(worker_id)
+        gone = next((e for e in self._state.supervisor.exits if e.id == worker_id), None)
+        if worker is None and gone is None:
+            raise Problem(404, f"No worker {worker_id!r} (live or recently gone).")
+        path = worker.log_path if worker is not None else gone.log_path if gone is not None else None
+        return JSONResponse({"worker_id": worker_id, "live": worker is not None, "lines": _tail(path, lines)})
+
+    def _live_worker(self, worker: Worker) -> dict[str, Any]:
+        state = self._state
+        counts_as = "initializing"
+        if worker.unhealthy_reason is not None:
+            counts_as = "unhealthy"
+        elif worker.phase.value == "ready":
+            counts_as = "running" if state.board.running_on(worker.id) else "idle"
+        elif worker.phase.value == "stopping":
+            counts_as = "stopping"
+        return {
+            "id": worker.id,
+            "phase": worker.phase.value,
+            "state": counts_as,
+            "pid": worker.pid,
+            "started_at": self._wall(worker.created_at),
+            "ready_at": self._wall(worker.initialized_at),
+            "running": [job.id for job in state.board.running_on(worker.id)],
+            "jobs_done": worker.jobs_done,
+            "restarts": worker.restarts,
+            "model": worker.last_model,
+            "unhealthy_reason": worker.unhealthy_reason,
+            "log": str(worker.log_path) if worker.log_path else None,
+        }
+
+    def _exit(self, gone: WorkerExit) -> dict[str, Any]:
+        return {
+            "id": gone.id,
+            "started_at": self._wall(gone.started_at),
+            "exited_at": self._wall(gone.exited_at),
+            "exit_code": gone.exit_code,
+            "reason": gone.reason,
+            "before_ready": gone.before_ready,
+            "intended": gone.intended,
+            "restarts": gone.restarts,
+            "jobs_done": gone.jobs_done,
+            "model": gone.last_model,
+        }
+
+    def _wall(self, at: float | None) -> float | None:
+        """A board time (monotonic) as Unix time, for people and other processes."""
+        return None if at is None else round(time.time() - (self._state.board.now() - at), 3)
 
     def _admit(self, request: Request) -> None:
         if not api_key_matches(request.headers.get("authorization"), self._state.config.api_key):
@@ -123,3 +198,14 @@ def _parse(model: type[_Model], data: Any) -> _Model:
         return model.model_validate(data)
     except ValidationError as exc:
         raise Problem(400, f"Invalid {model.__name__}: {exc.errors(include_url=False)}") from None
+
+
+def _tail(path: Path | None, lines: int) -> list[str]:
+    """The last `lines` lines of a worker log (read from its last 256 KiB)."""
+    if path is None or not path.exists():
+        return []
+    with path.open("rb") as log:
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - _LOG_TAIL_BYTES))
+        text = log.read().decode("utf-8", "replace")
+    return text.splitlines()[-lines:]

@@ -6,6 +6,9 @@
   chunk, so the worker's generator (which awaits each post) slows down too.
 - `stall_cold_start(extra_s, share=, count=)`: extra cold-start delay for new workers.
 - `stall_jobs(extra_s, share=, count=)`: keep new jobs unavailable to workers for `extra_s`.
+- `crash_on_start(share=, count=)`: new worker processes crash during start (a bad image):
+  they print a traceback to their log and exit 1 before asking for a job, so the
+  supervisor restarts them with backoff, as RunPod does with a crash-looping image.
 
 Killing a worker mid-job needs the processes, so it lives on `LocalPod.kill_worker`. The same
 plan is reachable over HTTP (`/_admin/faults`) for benchmarks running in another process.
@@ -68,6 +71,7 @@ class Faults:
         self._route_errors: list[_RouteError] = []
         self._cold_start_stalls: list[_Stall] = []
         self._job_stalls: list[_Stall] = []
+        self._start_crashes: list[_Rule] = []
         self.stream_delay_s = 0.0
 
     # --- arming
@@ -93,10 +97,15 @@ class Faults:
     def stall_jobs(self, extra_s: float, *, share: float | None = None, count: int | None = None) -> None:
         self._job_stalls.append(_Stall(extra_s=_non_negative(extra_s), **_rule(count, share)))
 
+    def crash_on_start(self, *, share: float | None = None, count: int | None = None) -> None:
+        """Make new worker processes crash during start (`count` starts, or a `share` of them)."""
+        self._start_crashes.append(_Rule(**_rule(count, share)))
+
     def clear(self) -> None:
         self._route_errors.clear()
         self._cold_start_stalls.clear()
         self._job_stalls.clear()
+        self._start_crashes.clear()
         self.stream_delay_s = 0.0
 
     # --- firing
@@ -115,12 +124,17 @@ class Faults:
     def job_stall_s(self) -> float:
         return sum(stall.extra_s for stall in self._job_stalls if stall.fires(self._rng))
 
+    def start_crashes(self) -> bool:
+        """Should the worker starting now crash during its start?"""
+        return any([rule.fires(self._rng) for rule in self._start_crashes])
+
     def snapshot(self) -> dict[str, Any]:
         """What is armed (spent rules left out), for `GET /_admin/faults`."""
         return {
             "route_errors": [asdict(r) for r in self._route_errors if not r.spent],
             "cold_start_stalls": [asdict(s) for s in self._cold_start_stalls if not s.spent],
             "job_stalls": [asdict(s) for s in self._job_stalls if not s.spent],
+            "start_crashes": [asdict(r) for r in self._start_crashes if not r.spent],
             "stream_delay_s": self.stream_delay_s,
         }
 

@@ -22,6 +22,8 @@ import asyncio
 import logging
 import os
 import signal
+import sys
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,11 +34,18 @@ from ._config import LocalPodConfig
 from ._errors import NotRunning
 from ._faults import Faults
 from ._spawn import free_port, lb_worker_environment, signal_group, spawn_worker_process, worker_environment
-from ._workers import Worker, WorkerPhase, WorkerRegistry
+from ._workers import Worker, WorkerExit, WorkerPhase, WorkerRegistry
 
 __all__ = ["Supervisor"]
 
 logger = logging.getLogger(__name__)
+
+# What a worker image that crashes during start runs instead of the worker (fault injection):
+# a real process that logs a traceback and exits 1 before it ever asks for a job.
+_CRASH_ON_START = (
+    "import sys; print('gpu_handler: starting (localpod fault: crash_on_start)', flush=True); "
+    "raise RuntimeError('the worker crashed during start (injected fault crash_on_start)')"
+)
 
 
 class Supervisor:
@@ -65,6 +74,7 @@ class Supervisor:
         self._early_deaths = 0
         self._next_start_at = 0.0
         self._closing = False
+        self.exits: deque[WorkerExit] = deque(maxlen=20)  # newest last
 
     def start(self, endpoint_url: str) -> None:
         """Begin supervising; `endpoint_url` is what workers call (`http://127.0.0.1:P/v2/EP`)."""
@@ -146,8 +156,14 @@ class Supervisor:
 
     # --- one worker's life
 
+    @property
+    def early_deaths(self) -> int:
+        """Workers in a row that died before asking for a job (reset by one that got ready)."""
+        return self._early_deaths
+
     def start_worker(self) -> Worker:
         worker = self._workers.create()
+        worker.restarts = self._early_deaths
         self._lifecycles[worker.id] = asyncio.get_running_loop().create_task(self._live(worker))
         logger.info("Starting worker %s.", worker.id)
         return worker
@@ -177,8 +193,9 @@ class Supervisor:
         home = self._run_dir / "home" / worker.id
         home.mkdir(parents=True, exist_ok=True)
         worker.log_path = self._run_dir / "logs" / f"{worker.id}.log"
-        argv = self._config.worker_command
-        if self._config.load_balancer:
+        worker.crashes_on_start = self._faults.start_crashes()
+        argv = (sys.executable, "-c", _CRASH_ON_START) if worker.crashes_on_start else self._config.worker_command
+        if self._config.load_balancer and not worker.crashes_on_start:
             argv = self._config.lb_worker_command
             worker.http_port = free_port()
             env = lb_worker_environment(
@@ -230,6 +247,21 @@ class Supervisor:
         self._workers.remove(worker)
         reason = worker.exit_reason or f"exited with code {worker.exit_code}"
         self._board.worker_lost(worker.id, reason)
+        self.exits.append(
+            WorkerExit(
+                id=worker.id,
+                started_at=worker.created_at,
+                exited_at=self._board.now(),
+                exit_code=worker.exit_code,
+                reason=reason,
+                before_ready=worker.initialized_at is None,
+                intended=intended or self._closing,
+                restarts=worker.restarts,
+                jobs_done=worker.jobs_done,
+                last_model=worker.last_model,
+                log_path=worker.log_path,
+            )
+        )
         if intended or self._closing:
             logger.info("Worker %s stopped (%s).", worker.id, reason)
             return

@@ -19,7 +19,7 @@ from pathlib import Path
 from ._board import JobBoard
 from ._wakeup import Wakeup
 
-__all__ = ["Worker", "WorkerPhase", "WorkerRegistry"]
+__all__ = ["Worker", "WorkerExit", "WorkerPhase", "WorkerRegistry"]
 
 _WORKER_STATES = ("idle", "initializing", "ready", "running", "throttled", "unhealthy")
 
@@ -49,6 +49,10 @@ class Worker:
     unhealthy_reason: str | None = None
     exit_code: int | None = None
     exit_reason: str | None = None  # why we stopped or killed it, for the jobs it leaves behind
+    restarts: int = 0  # workers that died in a row before asking for a job, when this one started
+    jobs_done: int = 0  # jobs it reported finished (completed or failed)
+    last_model: str | None = None  # the model its latest job asked for: what it has loaded
+    crashes_on_start: bool = False  # fault injection: its process is a crashing image
     stop_requests: list[str] = field(default_factory=list[str])
     http_port: int | None = None  # load balancer: the worker's own HTTP server
     inflight: int = 0  # load balancer: requests being proxied to it now
@@ -62,6 +66,23 @@ class Worker:
     def accepting(self) -> bool:
         """May this worker be handed jobs right now?"""
         return self.phase in (WorkerPhase.INITIALIZING, WorkerPhase.READY)
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    """A worker that is gone: kept a while so a crash loop stays visible between restarts."""
+
+    id: str
+    started_at: float
+    exited_at: float
+    exit_code: int | None
+    reason: str
+    before_ready: bool  # it died before ever asking for a job (a start-up crash)
+    intended: bool  # we stopped it (idle timeout, stopPod, shutdown)
+    restarts: int
+    jobs_done: int
+    last_model: str | None
+    log_path: Path | None
 
 
 class WorkerRegistry:

@@ -79,6 +79,8 @@ class WorkerApi:
             )
         else:
             board.finish_reported(job, JobStatus.COMPLETED, output=body.get("output"))
+        worker.jobs_done += 1
+        worker.last_model = _job_model(job.input) or worker.last_model
         if body.get("stopPod"):
             self._state.supervisor.retire(worker, "the worker asked to stop (stopPod)")
         return JSONResponse({})
@@ -165,6 +167,15 @@ class WorkerApi:
             logger.debug("Ignoring a late post from %s for %s.", worker.id, request.path_params["job_id"])
             return None
         return job
+
+
+def _job_model(job_input: Any) -> str | None:
+    """The model a job asks for: Pete's chat job names it, the OpenAI route carries it in its body."""
+    if not isinstance(job_input, dict):
+        return None
+    body = job_input.get("openai_input")
+    model = job_input.get("model") or (body.get("model") if isinstance(body, dict) else None)
+    return str(model) if model else None
 
 
 def _payload(job: Job) -> dict[str, Any]:

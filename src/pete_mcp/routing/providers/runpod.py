@@ -25,6 +25,8 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, ControlJob, ControlResult, Message
 from pete_mcp.core import (
@@ -42,6 +44,15 @@ from pete_mcp.runpod import EndpointState, RunPodClient
 __all__ = ["RunPodProvider"]
 
 log = logging.getLogger(__name__)
+
+
+def _traceparent() -> str | None:
+    """The current span's W3C traceparent (for the worker's span to join the turn's trace); None untraced."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
 
 
 class RunPodProvider:
@@ -116,7 +127,7 @@ class RunPodProvider:
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
-        job = ChatJob(model=model, messages=list(messages), options=options, stream=True)
+        job = ChatJob(model=model, messages=list(messages), options=options, stream=True, trace=_traceparent())
         started = time.perf_counter()
         ttft: float | None = None
         announced = False

@@ -1,0 +1,227 @@
+"""The PostgreSQL engine: several gateway replicas on one server (psycopg 3, psycopg-pool).
+
+Writes run in a pooled connection's transaction; migrations run under a transaction-scoped
+advisory lock, so replicas starting together apply each migration once. `Conn.notify` is
+`pg_notify` (delivered at commit) and `watch` LISTENs on a dedicated connection that reconnects.
+Leadership is a session advisory lock held on its own connection: when the leader's process
+or connection dies the server releases it, and the next replica to ask takes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from ..errors import ConfigError, StoreError
+from ._engine import Leadership, OnConnect, OnPayload, migrate
+from ._sql import Row, to_pyformat
+from ._url import redact_url
+from .migrations import MIGRATIONS, Migration
+
+__all__ = ["AdvisoryLeadership", "PostgresEngine"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIGRATION_LOCK = zlib.crc32(b"pete:migrations")
+OPERATION_WAIT_S = 1.0
+
+
+def _scrub(text: str, url: str) -> str:
+    text = text.replace(url, redact_url(url))  # drivers quote a malformed URL back whole
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+class _Result:
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: psycopg.Cursor[Row]) -> None:
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+    def fetchone(self) -> Row | None:
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[Row]:
+        return self._cur.fetchall() if self._cur.description else []
+
+
+class _Conn:
+    __slots__ = ("_conn", "ran")
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+        self.ran = 0  # statements that went through (a retry is safe only while this is 0)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
+        result = _Result(self._conn.execute(to_pyformat(sql), params))  # pyright: ignore[reportArgumentType]
+        self.ran += 1
+        return result
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(to_pyformat(sql), rows)  # pyright: ignore[reportArgumentType]
+        self.ran += 1
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+
+class PostgresEngine:
+    name = "postgres"
+    hint = "Check DATABASE_URL and that PostgreSQL is up."
+    unavailable: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+    errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        timeout_s: float = 5.0,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        self.url = url
+        self.location = redact_url(url)
+        self.min_size, self.max_size, self.timeout_s = min_size, max_size, timeout_s
+        self.migrations = migrations
+        self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
+
+    def open(self) -> None:
+        try:  # one direct connection first: its error says why, a pool's timeout would not
+            with psycopg.connect(self.url, connect_timeout=max(int(self.timeout_s), 1), autocommit=True):
+                pass
+        except psycopg.Error as exc:
+            reason = _scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self.url)
+            raise ConfigError(
+                f"cannot reach PostgreSQL at {self.location} (DATABASE_URL): {reason}",
+                hint="Check DATABASE_URL and that the server is up, or unset DATABASE_URL to use SQLite.",
+            ) from None
+        self._pool = pool = ConnectionPool[psycopg.Connection[Row]](
+            self.url,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            # Waiting for a connection: short, so an outage turns into spooled writes, not stalled turns.
+            timeout=min(self.timeout_s, OPERATION_WAIT_S),
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            open=False,
+            name="pete",
+        )
+        pool.open(wait=True, timeout=self.timeout_s)
+        try:
+            self.write(self._migrate)
+        except (psycopg.Error, RuntimeError) as exc:
+            self.close()
+            raise StoreError(f"cannot migrate the database at {self.location}: {_scrub(str(exc), self.url)}") from exc
+
+    def _migrate(self, conn: _Conn) -> list[int]:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        return migrate(conn, self.name, self.migrations)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _require_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        if self._pool is None:
+            raise StoreError("the store is not open.")
+        return self._pool
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """One transaction. A pooled connection a server restart broke fails on its first statement
+        (nothing done yet): the pool drops it and the transaction runs once more on another.
+        No per-checkout probe: it would cost every transaction a round trip."""
+        for attempt in (1, 2):
+            with self._require_pool().connection() as conn:
+                wrapped = _Conn(conn)
+                try:
+                    with conn.transaction():
+                        return fn(wrapped)
+                except psycopg.OperationalError:
+                    if attempt == 2 or wrapped.ran or not conn.closed:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        for attempt in (1, 2):
+            with self._require_pool().connection() as conn:
+                try:
+                    cur = conn.execute(to_pyformat(sql), params)  # pyright: ignore[reportArgumentType]
+                    return cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.closed:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def watch(self, channel: str, on_payload: OnPayload, on_connect: OnConnect) -> None:
+        pause = 0.2
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5)
+                async with conn:
+                    await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+                    pause = 0.2
+                    await on_connect()  # catch up on what was missed while not listening
+                    async for note in conn.notifies():
+                        await on_payload(note.payload)
+            except psycopg.Error as exc:
+                log.warning("listening on %s failed (%s); reconnecting in %.1f s", channel, type(exc).__name__, pause)
+            await anyio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    def leadership(self, name: str) -> Leadership:
+        return AdvisoryLeadership(self.url, zlib.crc32(f"pete:lead:{name}".encode()))
+
+
+class AdvisoryLeadership:
+    """A session advisory lock on a dedicated connection: held while the connection lives."""
+
+    def __init__(self, url: str, key: int) -> None:
+        self.url, self.key = url, key
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.held = False
+
+    async def acquire(self) -> bool:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn, self.held = None, False
+                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5)
+            if self.held:
+                await self._conn.execute("SELECT 1")  # still connected → still ours
+                return True
+            cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
+            row = await cur.fetchone()
+            self.held = bool(row and row[0])
+        except psycopg.Error as exc:
+            log.warning("leadership check failed (%s); not leading", type(exc).__name__)
+            await self.release()
+        return self.held
+
+    async def release(self) -> None:
+        conn, held, self._conn, self.held = self._conn, self.held, None, False
+        if conn is not None and not conn.closed:
+            with anyio.CancelScope(shield=True):
+                if held:  # unlock first: the server frees a closed session's locks only once its backend exits
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+                await conn.close()

@@ -1,0 +1,214 @@
+"""The store on both engines (SQLite and a real PostgreSQL): threads, de-duplication, state, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from pete_mcp.core import ConfigError, Settings, Store
+from pete_mcp.core.conversations import unseen_messages
+from pete_mcp.core.storage import MIGRATIONS, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+
+pytestmark = pytest.mark.anyio
+
+RELEASE0 = Path(__file__).parent / "fixtures" / "storage" / "release0_schema.sql"
+
+
+def open_store(db: dict[str, Any]) -> Store:
+    store = Store(engine_from_settings(Settings(**db)))
+    store.open()
+    return store
+
+
+def m(role: str, content: str) -> dict[str, Any]:
+    return {"role": role, "content": content}
+
+
+async def test_a_thread_keeps_messages_in_the_order_they_were_appended(db_settings: dict[str, Any]) -> None:
+    store = open_store(db_settings)
+    try:
+        await store.append_messages("c1", [m("user", "hi"), m("assistant", "hello")], source="t", model="x")
+        await store.append_messages("c1", [m("user", "bye")], source="t")
+        thread = await store.thread("c1")
+    finally:
+        store.close()
+    assert [(t["seq"], t["role"], t["content"]) for t in thread] == [
+        (0, "user", "hi"),
+        (1, "assistant", "hello"),
+        (2, "user", "bye"),
+    ]
+    assert thread[1]["model"] == "x" and thread[0]["model"] is None
+
+
+async def test_a_resent_conversation_stores_only_its_new_messages(db_settings: dict[str, Any]) -> None:
+    store = open_store(db_settings)
+    try:
+        first = await store.append_unseen("c1", [m("user", "a")], source="t", unseen=unseen_messages)
+        again = await store.append_unseen(
+            "c1", [m("user", "a"), m("assistant", "b"), m("user", "c")], source="t", unseen=unseen_messages
+        )
+        thread = [t["content"] for t in await store.thread("c1")]
+    finally:
+        store.close()
+    assert [x["content"] for x in first] == ["a"] and [x["content"] for x in again] == ["b", "c"]
+    assert thread == ["a", "b", "c"]
+
+
+async def test_concurrent_appends_from_two_stores_never_collide_or_duplicate(db_settings: dict[str, Any]) -> None:
+    """Two stores on one database stand for two replicas (on SQLite: two connections to one file)."""
+    a, b = open_store(db_settings), open_store(db_settings)
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                store = a if i % 2 else b
+                tg.start_soon(lambda s=store, i=i: s.append_messages("c1", [m("user", f"m{i}")], source="t"))
+        thread = await a.thread("c1")
+    finally:
+        a.close()
+        b.close()
+    assert [t["seq"] for t in thread] == list(range(20))
+    assert sorted(t["content"] for t in thread) == sorted(f"m{i}" for i in range(20))
+
+
+async def test_the_same_turn_resent_to_two_stores_at_once_is_stored_once(db_settings: dict[str, Any]) -> None:
+    a, b = open_store(db_settings), open_store(db_settings)
+    history = [m("user", "hello"), m("assistant", "hi, Jamie here"), m("user", "my sink leaks")]
+    try:
+        await a.append_unseen("c1", history[:2], source="t", unseen=unseen_messages)
+        async with anyio.create_task_group() as tg:
+            for store in (a, b, a, b):
+                tg.start_soon(lambda s=store: s.append_unseen("c1", history, source="t", unseen=unseen_messages))
+        thread = [t["content"] for t in await b.thread("c1")]
+    finally:
+        a.close()
+        b.close()
+    assert thread == ["hello", "hi, Jamie here", "my sink leaks"]
+
+
+async def test_state_round_trips_and_inserts_return_their_ids(db_settings: dict[str, Any]) -> None:
+    store = open_store(db_settings)
+    try:
+        await store.set_state("active_model", "jamie")
+        await store.set_state("active_model", "jamie-big")
+        first = await store.insert(
+            "INSERT INTO switches(at, from_model, to_model, warmup_s, by, ok) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (1.5, "a", "b", None, "t", 1),
+        )
+        second = await store.insert(
+            "INSERT INTO switches(at, from_model, to_model, warmup_s, by, ok) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (1700000000.25, "b", "a", 0.5, "t", 1),
+        )
+        value = await store.get_state("active_model")
+        rows = await store.query("SELECT at FROM switches WHERE id = ?", (second,))
+    finally:
+        store.close()
+    assert value == "jamie-big" and second == first + 1
+    assert rows[0]["at"] == 1700000000.25  # timestamps keep sub-second precision on both engines
+
+
+async def test_migrations_apply_once_and_record_their_versions(db_settings: dict[str, Any]) -> None:
+    store = open_store(db_settings)
+    store.close()
+    store = open_store(db_settings)  # a second start applies nothing
+    try:
+        versions = await store.query("SELECT version FROM schema_version ORDER BY version")
+        tenants = await store.query("SELECT COUNT(*) AS n FROM tenants")
+    finally:
+        store.close()
+    assert [v["version"] for v in versions] == [mig.version for mig in MIGRATIONS]
+    assert tenants[0]["n"] == 0  # demo tenants are seeded by `pete up` only, never by a migration
+
+
+async def test_a_database_created_by_the_release_before_migrations_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "pete.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(RELEASE0.read_text())
+    old.execute("INSERT INTO conversations(id, source, created_at, updated_at) VALUES ('c1', 'vapi', 1, 1)")
+    old.execute(
+        "INSERT INTO messages(conversation_id, seq, role, content, created_at) VALUES ('c1', 0, 'user', 'hi', 1)"
+    )
+    old.execute("INSERT INTO metric_minutes(minute, provider, model, alias, data) VALUES (60, 'p', 'm', 'a', '{}')")
+    old.execute(
+        "INSERT INTO maintenance_requests(call_id, issue_key, unit, category, description, urgency, created_at) "
+        "VALUES ('c1', 'k', '4B', 'plumbing', 'leak', 'routine', 1)"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    store.open()
+    try:
+        thread = await store.thread("c1")
+        minutes = await store.query("SELECT replica, minute FROM metric_minutes")
+        await store.append_messages("c1", [m("assistant", "hello")], source="vapi")
+        ticket = await store.insert(
+            "INSERT INTO maintenance_requests(call_id, issue_key, unit, category, description, urgency, created_at) "
+            "VALUES ('c2', 'k', '4B', 'plumbing', 'leak', 'routine', 1) RETURNING ticket"
+        )
+        versions = await store.query("SELECT version FROM schema_version")
+    finally:
+        store.close()
+    assert [t["content"] for t in thread] == ["hi"]
+    assert minutes == [{"replica": "", "minute": 60}]
+    assert ticket == 1002  # the release's ticket numbering carries on
+    assert len(versions) == len(MIGRATIONS)
+
+
+async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:
+    store = Store(PostgresEngine(postgres_url))
+    store.open()
+    try:
+        ticket = await store.insert(
+            "INSERT INTO maintenance_requests(call_id, issue_key, unit, category, description, urgency, created_at) "
+            "VALUES ('c2', 'k', '4B', 'plumbing', 'leak', 'routine', 1) RETURNING ticket"
+        )
+    finally:
+        store.close()
+    assert ticket == 1001
+
+
+async def test_two_replicas_migrating_a_new_database_at_once_both_start(postgres_url: str) -> None:
+    stores = [Store(PostgresEngine(postgres_url)) for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for store in stores:
+            tg.start_soon(anyio.to_thread.run_sync, store.open)
+    try:
+        versions = await stores[0].query("SELECT version FROM schema_version ORDER BY version")
+    finally:
+        for store in stores:
+            store.close()
+    assert [v["version"] for v in versions] == [mig.version for mig in MIGRATIONS]
+
+
+def test_an_unreachable_database_names_database_url_and_hides_the_password() -> None:
+    with socket_closed_port() as port:
+        url = f"postgresql://pete:s3cret-pw@127.0.0.1:{port}/pete"
+        with pytest.raises(ConfigError) as caught:
+            Store(PostgresEngine(url, timeout_s=2)).open()
+    message = str(caught.value)
+    assert "DATABASE_URL" in message and "s3cret-pw" not in message and "pete:***@127.0.0.1" in message
+
+
+def test_placeholders_become_pyformat_outside_quotes_and_percent_signs_are_escaped() -> None:
+    assert to_pyformat("SELECT ? , '?%' FROM t WHERE a LIKE '%x' AND b = ?") == (
+        "SELECT %s , '?%%' FROM t WHERE a LIKE '%%x' AND b = %s"
+    )
+    assert redact_url("postgresql://u:p@h:1/d") == "postgresql://u:***@h:1/d"
+    assert redact_url("postgresql://h/d") == "postgresql://h/d"
+
+
+class socket_closed_port:
+    """A loopback port nobody listens on (bound, then closed)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        return None
