@@ -7,7 +7,9 @@ first text of the same chat turn, side by side in one run:
 - `model server`  the baseline: streaming `/v1/chat/completions` straight at llama.cpp;
 - `pete /stream`  `RunPodClient.stream_chat` over `/run` + the long-polling `/stream` loop;
 - `pete openai`   `RunPodClient.stream_chat` over the endpoint's OpenAI route (SSE);
-- `runpod SDK`    `runpod.endpoint.asyncio.asyncio_runner` (aiohttp): `run()` + `stream()`.
+- `runpod SDK`    `runpod.endpoint.asyncio.asyncio_runner` (aiohttp): `run()` + `stream()`;
+- `pete LB`       `RunPodLBClient.chat_stream` on a second local endpoint of the load-balancing
+                  type (no queue: one `gpu_handler --http` worker behind the relay, same model server).
 
 "Added" is how much later the first text reaches the caller than the model produced it:
 per request, TTFC minus the model-server TTFT the worker itself measured (in the final
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,8 +46,9 @@ from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, Message
 from pete_mcp.core.provider import TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.core.sse import DONE, iter_sse_data
-from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
+from pete_mcp.local.localpod import DEFAULT_LB_WORKER_COMMAND, DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
 from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
+from pete_mcp.runpod import LBCall, RunPodLBClient
 from pete_mcp.runpod.client import RunPodClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +124,27 @@ def pete_probe(client: RunPodClient, job: ChatJob, *, use_openai_route: bool) ->
                     result = event
         assert first is not None and result is not None, "no text or no result"
         return Sample(first, None if use_openai_route else result.timings.ttft_s)
+
+    return probe
+
+
+def lb_probe(client: RunPodLBClient, job: ChatJob) -> Probe:
+    body = {
+        "model": job.model,
+        "messages": [m.model_dump() for m in job.messages],
+        "max_tokens": job.options.max_tokens,
+        "temperature": 0.0,
+    }
+
+    async def probe() -> Sample:
+        started = time.perf_counter()
+        first: float | None = None
+        async for chunk in client.chat_stream(body, call=LBCall()):
+            choices = chunk.get("choices") or [{}]
+            if first is None and (choices[0].get("delta") or {}).get("content"):
+                first = time.perf_counter() - started
+        assert first is not None, "the load-balancing worker sent no text"
+        return Sample(first, None)
 
     return probe
 
@@ -206,7 +230,11 @@ def ratios(results: dict[int, dict[str, PathStats]]) -> list[str]:
             if ours > 0
             else f"- concurrency {concurrency}: the SDK client adds {sdk * 1000:.0f} ms; ours ≤ 0 ms"
         )
-        lines.append(f"  (OpenAI route: {openai_added * 1000:.0f} ms over the baseline p50).")
+        lb_added = pct(stats["pete LB"].ttfc(), 50) - base
+        lines.append(
+            f"  (OpenAI route: {openai_added * 1000:.0f} ms over the baseline p50; load-balancing endpoint: "
+            f"{lb_added * 1000:.0f} ms)."
+        )
     return lines
 
 
@@ -237,12 +265,21 @@ async def run(args: argparse.Namespace) -> str:
                 min_workers=1,
                 max_workers=1,
             )
+            lb_config = replace(
+                config,
+                endpoint_type="load_balancer",
+                lb_worker_command=DEFAULT_LB_WORKER_COMMAND,
+                run_dir=Path(tmp) / "localpod-lb",
+            )
             async with (
                 LocalPod(config) as pod,
+                LocalPod(lb_config) as lb_pod,
                 httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http,
                 aiohttp.ClientSession() as session,
             ):
                 await pod.wait_for_workers(1, timeout_s=120)
+                await lb_pod.wait_for_workers(1, timeout_s=120)
+                lb = RunPodLBClient(http, base_url=lb_pod.lb_url, api_key=lb_pod.api_key)
                 client = RunPodClient(http, base_url=pod.url, endpoint_id=pod.endpoint_id, api_key=pod.api_key)
                 runpod.endpoint_url_base = pod.url  # the SDK reads its base URL from this module global
                 sdk = SdkEndpoint(pod.endpoint_id, session, api_key=pod.api_key)
@@ -251,6 +288,7 @@ async def run(args: argparse.Namespace) -> str:
                     "pete /stream": pete_probe(client, job, use_openai_route=False),
                     "pete openai": pete_probe(client, job, use_openai_route=True),
                     "runpod SDK": sdk_probe(sdk, job),
+                    "pete LB": lb_probe(lb, job),
                 }
                 results = {
                     c: await measure(

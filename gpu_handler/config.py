@@ -40,6 +40,16 @@ class WorkerSettings(BaseSettings):
     runpod_pod_id: str | None = Field(
         default=None, description="Worker id RunPod gives each worker (RUNPOD_POD_ID); reported in job results."
     )
+    port: int = Field(
+        default=80, description="Load-balancing worker (`--http`): the port its HTTP server listens on (RunPod's PORT)."
+    )
+    port_health: int | None = Field(
+        default=None,
+        description="Load-balancing worker: the port `/ping` is served on (RunPod's PORT_HEALTH; default PORT).",
+    )
+    worker_http_host: str = Field(
+        default="0.0.0.0", description="Load-balancing worker: the address its HTTP server binds (RunPod routes to it)."
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "

@@ -60,7 +60,8 @@ class JobHandler:
         """The SDK's handler: yields chunks / SSE strings / one result, or one `{"error": ...}`."""
         try:
             parsed = _parse(job.get("input"), default_model=self.config.default_model, job_id=job.get("id"))
-            async with aclosing(self._run(parsed)) as outputs:
+            job_id = job.get("id")
+            async with aclosing(self._run(parsed, job_id=job_id if isinstance(job_id, str) else None)) as outputs:
                 async for output in outputs:
                     yield output
         except WorkerError as err:
@@ -74,12 +75,12 @@ class JobHandler:
         """The SDK's `concurrency_modifier`: jobs this worker runs at once, from configuration."""
         return self.config.concurrency
 
-    def _run(self, parsed: JobInput) -> AsyncGenerator[Any, None]:
+    def _run(self, parsed: JobInput, *, job_id: str | None) -> AsyncGenerator[Any, None]:
         if isinstance(parsed, ChatJob):
             return run_chat_job(parsed, self.backend, self.config)
         if isinstance(parsed, ControlJob):
             return run_control_job(parsed, self.backend, self.config)
-        return run_openai_job(parsed, self.backend, self.config)
+        return run_openai_job(parsed, self.backend, self.config, job_id=job_id)
 
 
 def job_error(err: WorkerError | None) -> dict[str, str]:

@@ -4,15 +4,23 @@ Streaming yields strings of SSE frames (`"data: {json}\\n\\n"`, the last one `"d
 batched like chat chunks since each yield is one post to RunPod; RunPod concatenates them
 into the `text/event-stream` its `/openai/v1/chat/completions` returns. Non-streaming yields
 one dict, the OpenAI response body. `/v1/models` yields the model list.
+
+The first streamed frame is OpenAI's usual opening chunk (`delta: {"role": "assistant",
+"content": ""}`) sent at once, before the model's first token, carrying the RunPod job id as
+`runpod_job_id`: RunPod's OpenAI route gives its caller no job id, and this one is what lets
+the gateway `/cancel` the job when it hangs up (a lost race, a caller gone). The model request
+starts before that frame is posted, so the post overlaps the prompt's prefill.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
@@ -53,8 +61,10 @@ class _ChatBody(BaseModel):
     num_ctx: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("num_ctx", "context_window"))
 
 
-async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerConfig) -> AsyncGenerator[Any, None]:
-    """Yield SSE strings (streaming), or one response dict.
+async def run_openai_job(
+    job: OpenAIJob, backend: ModelBackend, config: WorkerConfig, *, job_id: str | None = None
+) -> AsyncGenerator[Any, None]:
+    """Yield SSE strings (streaming), or one response dict. `job_id` goes into the opening frame.
 
     Raises:
         BadInput: an unsupported route or an invalid chat-completions body.
@@ -74,7 +84,7 @@ async def run_openai_job(job: OpenAIJob, backend: ModelBackend, config: WorkerCo
     async with aclosing(reply):
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            async for frames in _sse_frames(reply, body.model, include_usage=include_usage):
+            async for frames in _sse_frames(reply, body.model, include_usage=include_usage, job_id=job_id):
                 yield frames
             return
         async for item in reply:
@@ -123,13 +133,13 @@ def _plain_message(message: _ChatMessage) -> dict[str, Any]:
 
 
 async def _sse_frames(
-    reply: AsyncIterator[str | ReplySummary], model: str, *, include_usage: bool
+    reply: AsyncIterator[str | ReplySummary], model: str, *, include_usage: bool, job_id: str | None = None
 ) -> AsyncIterator[str]:
+    """The reply as SSE frame strings: the opening frame at once, then one frame per piece."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    started = False
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None) -> str:
+    def chunk(delta: dict[str, Any], finish_reason: str | None, **extra: Any) -> str:
         return _frame(
             {
                 "id": completion_id,
@@ -137,29 +147,59 @@ async def _sse_frames(
                 "created": created,
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
             }
         )
 
+    opening = {"runpod_job_id": job_id} if job_id else {}
+    items = _started_early(reply, chunk({"role": "assistant", "content": ""}, None, **opening))
+    async with aclosing(items):
+        async for item in items:
+            if isinstance(item, _Opening):
+                yield item.frame
+            elif isinstance(item, str):
+                yield chunk({"content": item}, None)
+            else:
+                frames = chunk({}, _finish_reason(item.finish_reason))
+                if include_usage:
+                    frames += _frame(
+                        {
+                            "id": completion_id,
+                            "object": "chat.completion.chunk",
+                            "created": created,
+                            "model": model,
+                            "choices": [],
+                            "usage": _usage(item),
+                        }
+                    )
+                yield frames + "data: [DONE]\n\n"
+
+
+@dataclass(frozen=True)
+class _Opening:
+    frame: str
+
+
+async def _started_early(
+    reply: AsyncIterator[str | ReplySummary], opening: str
+) -> AsyncGenerator[str | ReplySummary | _Opening, None]:
+    """`opening` first, then the reply's items; the reply's first step starts before `opening`
+    is handed out (the SDK posts each yield before asking for the next one)."""
+
+    async def first_step() -> str | ReplySummary:
+        return await anext(reply)
+
+    first = asyncio.ensure_future(first_step())
+    try:
+        yield _Opening(opening)
+        item = await first
+    finally:
+        if not first.done():
+            first.cancel()
+            await asyncio.wait({first})
+    yield item
     async for item in reply:
-        if isinstance(item, ReplySummary):
-            frames = "" if started else chunk({"role": "assistant", "content": ""}, None)
-            frames += chunk({}, _finish_reason(item.finish_reason))
-            if include_usage:
-                frames += _frame(
-                    {
-                        "id": completion_id,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": model,
-                        "choices": [],
-                        "usage": _usage(item),
-                    }
-                )
-            yield frames + "data: [DONE]\n\n"
-        else:
-            delta = {"content": item} if started else {"role": "assistant", "content": item}
-            started = True
-            yield chunk(delta, None)
+        yield item
 
 
 def _completion(summary: ReplySummary, model: str) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """`pete worker` / `python -m gpu_handler`: wait for the model server, preload, run the RunPod SDK loop.
 
+`python -m gpu_handler --http` runs the worker of a load-balancing endpoint instead: its own
+HTTP server on `PORT` (`/ping` on `PORT_HEALTH`), see `http_server.py`.
+
 The readiness wait and the preload run in their own short event loop with their own HTTP
 client; the SDK then starts its loop (`asyncio.run`), and the handler's client opens its
 connections there, so no connection crosses event loops.
@@ -18,7 +21,7 @@ from .handler import JobHandler
 from .readiness import prepare_backend
 from .tracing import configure_tracing
 
-__all__ = ["main", "prepare"]
+__all__ = ["main", "prepare", "serve_http"]
 
 logger = logging.getLogger("gpu_handler")
 
@@ -34,12 +37,16 @@ async def prepare(config: WorkerConfig) -> dict[str, float]:
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the worker until the SDK exits; exit 1 with a readable message if the model server fails."""
+    args = sys.argv[1:] if argv is None else argv
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.from_settings(settings)
     configure_tracing(settings.otel_exporter_otlp_endpoint)
+    if "--http" in args:
+        asyncio.run(serve_http(config, settings))
+        return
     try:
         asyncio.run(prepare(config))
     except WorkerError as err:
@@ -57,3 +64,30 @@ def main() -> None:
             "concurrency_modifier": handler.concurrency,
         }
     )
+
+
+async def serve_http(config: WorkerConfig, settings: WorkerSettings) -> None:
+    """Serve the load-balancing worker until stopped; `/ping` says 204 until the model server is ready."""
+    import uvicorn  # in the worker image through the runpod SDK's fastapi[all]; Pete's own dependency too
+
+    from .http_server import build_http_app
+
+    client = build_http_client(read_timeout_s=config.read_timeout_s, max_connections=config.concurrency + 2)
+    async with client:
+        app = build_http_app(JobHandler(build_backend(config, client), config), prepare=lambda: prepare(config))
+        health_port = settings.port_health
+        ports = [settings.port] if health_port in (None, settings.port) else [settings.port, health_port]
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host=settings.worker_http_host,
+                    port=port,
+                    log_level="warning",
+                    lifespan="on" if port == settings.port else "off",
+                )
+            )
+            for port in ports
+        ]
+        logger.info("serving the load-balancing worker on %s:%s", settings.worker_http_host, settings.port)
+        await asyncio.gather(*(server.serve() for server in servers))

@@ -161,6 +161,17 @@ async def test_openai_route_stream_is_sse_that_the_openai_client_parses(handler:
     assert len(usage) == 1 and 0 < usage[0].completion_tokens <= 32
 
 
+async def test_openai_stream_opens_with_the_job_id_before_the_first_token(handler: JobHandler) -> None:
+    body = {"model": "smollm2", "messages": QUESTION, "max_tokens": 8, "stream": True, **GREEDY}
+    outputs = await run(handler, {"openai_route": "/v1/chat/completions", "openai_input": body})
+
+    opening = json.loads(outputs[0].removeprefix("data: "))
+    assert opening["runpod_job_id"] == "job-1"  # the id `run` gives the job
+    assert opening["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert all("runpod_job_id" not in frame for frame in outputs[1:])
+    assert '"content":"' in outputs[1]  # the model's text follows in the next frames
+
+
 async def test_openai_route_without_streaming_returns_one_completion_body(handler: JobHandler) -> None:
     job_input = {
         "openai_route": "/v1/chat/completions",
@@ -233,8 +244,9 @@ async def test_cancelling_the_job_ends_the_model_request(
 
     async def job() -> None:
         try:
-            async for _ in handler.handle({"id": "job-cancel", "input": endless}):
-                first_output.set()
+            async for output in handler.handle({"id": "job-cancel", "input": endless}):
+                if '"content":"' in output and '"content":""' not in output:  # past the opening frame
+                    first_output.set()
         except BaseException as err:
             outcome.append(err)
             raise

@@ -31,9 +31,14 @@ MakeConfig = Callable[..., LocalPodConfig]
 
 @asynccontextmanager
 async def client_for(
-    pod: LocalPod, *, key: str | None = None, endpoint_id: str | None = None, **kwargs: Any
+    pod: LocalPod,
+    *,
+    key: str | None = None,
+    endpoint_id: str | None = None,
+    event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[RunPodClient]:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(event_hooks=event_hooks) as http:
         yield RunPodClient(
             http,
             base_url=pod.url,
@@ -207,20 +212,31 @@ async def test_real_worker_streams_a_smollm2_answer(
         assert isinstance(result, ChatResult)
         assert deltas and "".join(deltas) == result.text and result.text.strip()
         assert result.usage.completion_tokens > 0
+        assert isinstance(events[0], JobStarted)  # the OpenAI route too: the worker's opening frame
         if not use_openai_route:
-            assert isinstance(events[0], JobStarted) and result.worker_id
+            assert result.worker_id
             assert result.timings.ttft_s is not None
 
 
+@pytest.mark.parametrize("use_openai_route", [False, True])
 async def test_cancelling_a_real_stream_mid_answer_cancels_the_job(
-    localpod_config: MakeConfig, model_server: RunningModelServer
+    localpod_config: MakeConfig, model_server: RunningModelServer, use_openai_route: bool
 ) -> None:
-    async with running_localpod(real_worker_config(localpod_config, model_server)) as pod, client_for(pod) as client:
+    cancels: list[str] = []
+
+    async def note_cancel(request: httpx.Request) -> None:
+        if "/cancel/" in request.url.path:
+            cancels.append(request.url.path.rsplit("/", 1)[-1])
+
+    async with (
+        running_localpod(real_worker_config(localpod_config, model_server)) as pod,
+        client_for(pod, event_hooks={"request": [note_cancel]}) as client,
+    ):
         job = lease_question(model_server.chat_model, max_tokens=2000)
         job_ids: list[str] = []
 
         async def consume(task_status: anyio.abc.TaskStatus[None]) -> None:
-            async with client.stream_chat(job, use_openai_route=False) as chat:
+            async with client.stream_chat(job, use_openai_route=use_openai_route) as chat:
                 async for event in chat:
                     if isinstance(event, JobStarted):
                         job_ids.append(event.job_id)
@@ -232,6 +248,7 @@ async def test_cancelling_a_real_stream_mid_answer_cancels_the_job(
             async with anyio.create_task_group() as tg:
                 await tg.start(consume)
                 tg.cancel_scope.cancel()
+        assert cancels == job_ids  # `/cancel` went out with the job's id, on either route
         assert (await client.status(job_ids[0])).status is JobStatus.CANCELLED
         health = await poll_until(client.health, lambda h: h.jobs.in_progress == 0, timeout_s=15)
         assert health.jobs.completed == 0

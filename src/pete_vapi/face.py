@@ -45,6 +45,7 @@ def vapi_face(core: Core) -> VapiFace:
     desk = PropertyDesk(core.store)
     pager = pager_from_settings(settings, core.http, core.events, EscalationBook(core.store))
     escalator = Escalator(desk, pager, background, wait_s=settings.pager_wait_s)
+    warmer = ModelWarmer(core, background)
     responder = Responder(
         core,
         calls=calls,
@@ -57,13 +58,14 @@ def vapi_face(core: Core) -> VapiFace:
             office_number=settings.office_number,
         ),
         escalator=escalator,
+        on_call_start=lambda: warmer.warm_soon(endpoint_only=True),
     )
     llm = CustomLlmEndpoint(responder, LlmAuth.from_settings(settings), tool_frame=settings.vapi_tool_frame)
     webhook = WebhookEndpoint(
         core,
         calls=calls,
         auth=WebhookAuth.from_settings(settings),
-        warmer=ModelWarmer(core, background),
+        warmer=warmer,
         tools=JamieTools(desk, escalator=escalator),
     )
     routes: list[BaseRoute] = [Route(path, llm, methods=["POST"]) for path in LLM_PATHS]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,9 @@ class Responder:
         budget: TurnBudget,
         texts: TurnSettings,
         escalator: Escalator | None = None,
+        on_call_start: Callable[[], object] | None = None,
     ) -> None:
+        self.on_call_start = on_call_start  # a call's first turn: warm the endpoint for the rest
         self.core = core
         self.calls = calls
         self.background = background
@@ -135,6 +138,8 @@ class Responder:
         )
         try:
             if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
+                if self.on_call_start is not None:
+                    self.on_call_start()
                 await self._show_caller(turn.call_id, request.caller_number)
             incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
             new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")

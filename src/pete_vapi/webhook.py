@@ -42,7 +42,13 @@ QUIET_TYPES = frozenset({"transcript", "speech-update", "model-output", "voice-i
 
 
 class ModelWarmer:
-    """Warm the active model when a call starts: at most one warm-up at a time, and not again within a minute."""
+    """Warm the active model when a call starts (assistant-request, status `in-progress`, or the
+    first Custom LLM turn of a call), so the call's coming turns find a worker up.
+
+    A provider that knows its endpoint's state for free (RunPod: `/health`, `/ping`) warms only
+    when no worker is idle (`Core.warm_for_call`), every call. Any other is warmed and checked
+    (`Core.warm`) at most once a minute. At most one check runs at a time.
+    """
 
     def __init__(self, core: Core, background: Background, *, min_interval_s: float = 60.0) -> None:
         self.core = core
@@ -51,22 +57,28 @@ class ModelWarmer:
         self._running = False
         self._last = float("-inf")
         self.started = 0
+        self.endpoint_warms = 0  # warm-ups started because the endpoint had no idle worker
 
-    def warm_soon(self) -> bool:
-        now = time.monotonic()
-        if self._running or now - self._last < self.min_interval_s:
+    def warm_soon(self, *, endpoint_only: bool = False) -> bool:
+        """Start the check in the background; `endpoint_only`: never fall back to `Core.warm`
+        (a call's first turn is about to ask the model itself)."""
+        if self._running or not self.background.start_soon(self._warm, endpoint_only, name="warm active model"):
             return False
-        if not self.background.start_soon(self._warm, name="warm active model"):
-            return False
-        self._running, self._last = True, now
+        self._running = True
         self.started += 1
         return True
 
-    async def _warm(self) -> None:
+    async def _warm(self, endpoint_only: bool) -> None:
         spec = self.core.active
         try:
-            seconds = await self.core.warm(spec)
-            log.info("warmed %s for an incoming call in %.2fs", spec.alias, seconds)
+            started = await self.core.warm_for_call(spec)
+            if started:
+                self.endpoint_warms += 1
+                log.info("no idle worker for %s as a call starts: warming it for the call's turns", spec.alias)
+            elif started is None and not endpoint_only and time.monotonic() - self._last >= self.min_interval_s:
+                self._last = time.monotonic()
+                seconds = await self.core.warm(spec)
+                log.info("warmed %s for an incoming call in %.2fs", spec.alias, seconds)
         finally:
             self._running = False
 

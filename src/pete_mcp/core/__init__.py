@@ -28,6 +28,7 @@ from .jsonwire import MAX_DEPTH, loads_strict, parse_model, validation_message
 from .models import ModelRegistry, ModelSpec, Route, served_options
 from .openai_body import chat_body
 from .provider import (
+    CONVERSATION,
     Completion,
     JobStarted,
     ModelProvider,
@@ -36,6 +37,7 @@ from .provider import (
     ReportsReadiness,
     StreamEvent,
     TextDelta,
+    WarmsForCalls,
     close_stream,
 )
 from .settings import Settings
@@ -43,6 +45,7 @@ from .sse import DONE, iter_sse_data, sse_frame
 from .store import Store, store_from_settings
 
 __all__ = [
+    "CONVERSATION",
     "DEFAULT_RESERVE_TOKENS",
     "DONE",
     "MAX_DEPTH",
@@ -79,6 +82,7 @@ __all__ = [
     "Subscription",
     "TextDelta",
     "TokenCount",
+    "WarmsForCalls",
     "chat_body",
     "close_stream",
     "estimate_tokens",

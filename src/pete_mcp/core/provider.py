@@ -9,12 +9,14 @@ implementing this and one line in `build_core`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 
 __all__ = [
+    "CONVERSATION",
     "Completion",
     "JobStarted",
     "ModelProvider",
@@ -23,8 +25,14 @@ __all__ = [
     "ReportsReadiness",
     "StreamEvent",
     "TextDelta",
+    "WarmsForCalls",
     "close_stream",
 ]
+
+
+CONVERSATION: ContextVar[str | None] = ContextVar("pete_conversation", default=None)
+"""The conversation (call) the turn being routed belongs to, set by `Core.chat`: a provider that
+can keep a call on one worker (RunPod load-balancing affinity) keys on it. None outside a call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,15 @@ class ReportsReadiness(Protocol):
 
     def warm_soon(self, model: str) -> None:
         """Start bringing a worker up for `model` in the background (at most one at a time)."""
+        ...
+
+
+@runtime_checkable
+class WarmsForCalls(Protocol):
+    """A provider that can warm its backend for a call about to start, only when it is not warm."""
+
+    async def warm_for_call(self, model: str) -> bool:
+        """Start a background warm-up unless a worker is idle now; True when one was started."""
         ...
 
 

@@ -252,6 +252,22 @@ class Settings(BaseSettings):
         description="Seconds without new text after the first token after which the next provider continues "
         "the reply from what was already sent; empty = off.",
     )
+    # --- load-balancing endpoints (issue 14)
+    runpod_endpoint_type: Literal["queue", "load_balancer"] = Field(
+        default="queue",
+        description="RunPod endpoint type: `queue` (/run, /stream, the OpenAI route) or `load_balancer` "
+        "(direct HTTP to a worker, no queue hop; the local endpoint runs as one too).",
+    )
+    runpod_lb_url: str = Field(
+        default="",
+        description="Base URL of the load-balancing endpoint; empty → https://{RUNPOD_ENDPOINT_ID}.api.runpod.ai "
+        "(real) or the local endpoint's /lb/{LOCAL_ENDPOINT_ID}.",
+    )
+    runpod_affinity_ttl_s: float = Field(
+        default=900.0,
+        description="Seconds a call's worker (X-Runpod-Worker-Id) is remembered and asked for again on its "
+        "next turns, so they reuse that worker's prompt cache (load-balancing endpoints).",
+    )
 
     # --- storage and replicas (docs/scaling.md)
     database_url: SecretStr | None = Field(

@@ -39,14 +39,21 @@ def default_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
 
     providers: dict[str, ModelProvider] = {}
     try:
-        from pete_mcp.routing import RunPodProvider
-        from pete_mcp.runpod import runpod_client_from_settings
+        from pete_mcp.routing import RunPodLBProvider, RunPodProvider, WorkerAffinity
+        from pete_mcp.runpod import lb_client_from_settings, runpod_client_from_settings
 
-        providers["runpod"] = RunPodProvider(
-            runpod_client_from_settings(settings, http),
-            use_openai_route=settings.runpod_use_openai_route,
-            health_poll_s=settings.runpod_health_poll_s,
-        )
+        if settings.runpod_endpoint_type == "load_balancer":
+            providers["runpod"] = RunPodLBProvider(
+                lb_client_from_settings(settings, http),
+                affinity=WorkerAffinity(ttl_s=settings.runpod_affinity_ttl_s),
+                health_poll_s=settings.runpod_health_poll_s,
+            )
+        else:
+            providers["runpod"] = RunPodProvider(
+                runpod_client_from_settings(settings, http),
+                use_openai_route=settings.runpod_use_openai_route,
+                health_poll_s=settings.runpod_health_poll_s,
+            )
     except ImportError:  # pragma: no cover - during bootstrap only
         log.warning("RunPod provider not available")
     if settings.openrouter_api_key is not None:

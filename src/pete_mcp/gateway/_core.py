@@ -7,6 +7,7 @@ router, metrics and events. Faces call `core.chat(...)`, `core.switch_model(...)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,7 @@ from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
+    CONVERSATION,
     DEFAULT_RESERVE_TOKENS,
     Cancelled,
     Completion,
@@ -34,6 +36,7 @@ from pete_mcp.core import (
     Settings,
     Store,
     TextDelta,
+    WarmsForCalls,
 )
 from pete_mcp.core.errors import QualityGateRefused
 from pete_mcp.core.eval_scores import QualityGate
@@ -215,6 +218,18 @@ class Core:
         check = await warm_and_verify(self.router, spec, budget_s=self.settings.switch_budget_s)
         return check.warmup_s
 
+    async def warm_for_call(self, spec: ModelSpec | None = None) -> bool | None:
+        """A call is starting: warm `spec`'s first route (default the active model) for its coming
+        turns if its endpoint has no idle worker (RunPod: a free `/health` decides). True when a
+        warm-up started, False when a worker is idle already, None when that provider cannot
+        tell for free (the caller may `warm` instead)."""
+        spec = spec or self.active
+        routes = self.router.usable_routes(spec)
+        provider = self.router.providers.get(routes[0].provider) if routes else None
+        if not isinstance(provider, WarmsForCalls):
+            return None
+        return await provider.warm_for_call(routes[0].model or spec.primary.model)
+
     async def switch_history(self, limit: int = 50) -> list[SwitchRecord]:
         """Recent model switches, newest first, failed tries included (when, from, to, warm-up, by)."""
         return await switch_history(self.store, limit=limit)
@@ -249,6 +264,7 @@ class Core:
         token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
         self.metrics.active_jobs += 1
         completion: Completion | None = None
+        conversation = CONVERSATION.set(turn.conversation_id)  # a provider may keep the call on one worker
         try:
             async for event in self.router.stream(spec, context, turn.options, stop=job.stop):
                 if isinstance(event, Completion):
@@ -275,6 +291,8 @@ class Core:
                 otel_context.detach(token)
             if span is not None and completion is None:
                 span.end()
+            with contextlib.suppress(ValueError):  # closed from another context: nothing to restore there
+                CONVERSATION.reset(conversation)
         assert completion is not None, "a provider stream must end with a Completion"
         job.provider, job.model, job.worker_id = completion.provider, completion.model, completion.worker_id
         job.ttft_s, job.total_s = completion.ttft_s, completion.total_s

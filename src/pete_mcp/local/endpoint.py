@@ -35,6 +35,7 @@ def localpod_config(settings: Settings, **overrides: Any) -> LocalPodConfig:
         "idle_timeout_s": settings.local_idle_timeout_s,
         "cold_start_s": settings.local_cold_start_s,
         "queue_delay_s": settings.local_queue_delay_s,
+        "endpoint_type": settings.runpod_endpoint_type,  # the local endpoint emulates the type Pete uses
     }
     values.update(overrides)
     return LocalPodConfig(**values)

@@ -10,6 +10,7 @@ from .hedging import HedgeBudget, HedgePolicy
 from .providers.ollama import OllamaProvider
 from .providers.openai_compatible import OpenAICompatibleProvider
 from .providers.runpod import RunPodProvider
+from .providers.runpod_lb import RunPodLBProvider, WorkerAffinity
 from .router import Router, RouterStats, Watchdogs
 from .switching import SwitchRecord, record_switch, switch_error, switch_history, warm_and_verify
 
@@ -21,10 +22,12 @@ __all__ = [
     "OpenAICompatibleProvider",
     "Router",
     "RouterStats",
+    "RunPodLBProvider",
     "RunPodProvider",
     "StopHandle",
     "SwitchRecord",
     "Watchdogs",
+    "WorkerAffinity",
     "record_switch",
     "switch_error",
     "switch_history",

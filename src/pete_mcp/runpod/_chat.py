@@ -4,11 +4,14 @@
   then one `ChatResult` dict; the job id is known as soon as `/run` answers.
 - the OpenAI route: real SSE pushed as the worker produces it (lowest time to first token);
   the result is assembled here from the chunks, with timings measured by this client. RunPod
-  gives no job id on this route.
+  itself gives no job id on this route; Pete's worker puts it in its opening frame
+  (`runpod_job_id`, sent before the model's first token), so it is known once a worker
+  started the job.
 
-Both yield `TextDelta`s then one `ChatResult` (the `/stream` path first yields `JobStarted`),
-and both stop the RunPod job when the consumer leaves before the end: `/cancel` on the
-`/stream` path, hanging up on the OpenAI route.
+Both yield `JobStarted` once the job id is known, then `TextDelta`s and one `ChatResult`, and
+both stop the RunPod job when the consumer leaves before the end: `/cancel` with the job id
+(on the OpenAI route after hanging up, which alone stops it on the local endpoint but is not
+documented to on RunPod).
 """
 
 from __future__ import annotations
@@ -147,11 +150,12 @@ async def _run_shielded(client: JobClient, chat: ChatJob) -> JobRef:
     raise AssertionError("unreachable: a shielded scope does not swallow the result")
 
 
-async def openai_events(client: JobClient, chat: ChatJob) -> AsyncGenerator[ChatEvent, None]:
+async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) -> AsyncGenerator[ChatEvent, None]:
     """Stream the chat job through the endpoint's OpenAI route and turn the chunks into events.
 
-    This route has no job id, so no `JobStarted`, and `detach()` cannot keep the job alive:
-    leaving early hangs up, and the endpoint cancels the job.
+    A chunk carrying `runpod_job_id` (Pete's worker sends it first) sets `stream.job_id` and
+    yields `JobStarted`; leaving early then hangs up and `/cancel`s that job. `detach()` cannot
+    keep an OpenAI-route job alive: hanging up is how the endpoint learns the caller left.
     """
     started = anyio.current_time()
     ttft: float | None = None
@@ -163,26 +167,36 @@ async def openai_events(client: JobClient, chat: ChatJob) -> AsyncGenerator[Chat
     chunks = client.openai_chat_stream(body)
     # Closing `chunks` closes the HTTP stream: hanging up is how this route stops its job.
     run_id: object = None
-    async with aclosing(chunks):
-        async for chunk in chunks:
-            if parts and chunk.get("id") not in (None, run_id):
-                raise _restarted("the endpoint's OpenAI stream")
-            run_id = chunk.get("id", run_id)
-            model = str(chunk.get("model") or model)
-            if isinstance(chunk.get("usage"), dict):
-                usage = Usage(
-                    prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
-                    completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
-                )
-            for choice in chunk.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content") or ""
-                if text:
-                    if ttft is None:
-                        ttft = anyio.current_time() - started
-                    parts.append(text)
-                    yield TextDelta(text)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
+    finished = False
+    try:
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                if parts and chunk.get("id") not in (None, run_id):
+                    raise _restarted("the endpoint's OpenAI stream")
+                run_id = chunk.get("id", run_id)
+                job_id = chunk.get("runpod_job_id")
+                if stream.job_id is None and isinstance(job_id, str) and job_id:
+                    stream.job_id = job_id
+                    yield JobStarted(job_id)
+                model = str(chunk.get("model") or model)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = Usage(
+                        prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
+                        completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
+                    )
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        if ttft is None:
+                            ttft = anyio.current_time() - started
+                        parts.append(text)
+                        yield TextDelta(text)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+        finished = True
+    finally:
+        if stream.job_id is not None and not finished:
+            await client._cancel_quietly(stream.job_id)
     yield ChatResult(
         text="".join(parts),
         finish_reason=finish if finish in _FINISH_REASONS else "stop",

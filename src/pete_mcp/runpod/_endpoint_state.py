@@ -85,6 +85,12 @@ class EndpointState:
             return "unknown"
         return readiness_of(self.health)
 
+    async def current(self) -> Readiness:
+        """The endpoint's state now: the cache when fresh, else one `/health` first (free)."""
+        if self.health is None or self.age_s > self.interval_s:
+            await self.refresh()
+        return self.readiness()
+
     # --- polling -----------------------------------------------------------------------------
     async def refresh(self) -> EndpointHealth | None:
         """One `/health` now; None (state kept, marked stale by age) when it fails."""

@@ -18,7 +18,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -107,6 +107,7 @@ class RunPodHTTP:
         job_id: str | None = None,
         stream: bool = False,
         accept: frozenset[int] = frozenset(),
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one call, retrying where safe; return a 2xx response (or one whose status is in `accept`).
 
@@ -121,7 +122,7 @@ class RunPodHTTP:
             f"{self.endpoint_url}/{path}",
             json=json,
             params=params,
-            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json", **(headers or {})},
             timeout=httpx.Timeout(connect=5.0, read=self._read_timeout_s(wait_s), write=10.0, pool=5.0),
         )
         attempt = 0

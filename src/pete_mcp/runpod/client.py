@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -27,20 +28,18 @@ import httpx
 
 from pete_mcp.contract import ChatJob
 from pete_mcp.core import (
-    DONE,
     ConfigError,
     PeteError,
-    ProviderError,
     ProviderTimeout,
     Settings,
-    iter_sse_data,
 )
 
 from ._chat import ChatEvent, ChatStream, SeenStatus, openai_events, runpod_stream_events
 from ._http import PROVIDER, RetryPolicy, RunPodHTTP, Sleep, parse_body
-from ._outcomes import raise_for_job, raise_openai_error, raise_openai_job_error
+from ._openai_sse import openai_chunks
+from ._outcomes import raise_for_job
 from ._queue_watch import QueueWatch
-from ._requests import OPENAI_JOB_ERROR_STATUSES, JobInput, PolicyInput, job_path, json_object, request_body, sse_json
+from ._requests import OPENAI_JOB_ERROR_STATUSES, JobInput, PolicyInput, job_path, json_object, request_body
 from ._wire import (
     TERMINAL_STATUSES,
     EndpointHealth,
@@ -300,8 +299,8 @@ class RunPodClient:
         """Stream `POST /openai/v1/chat/completions` (`stream: true` forced), yielding chunk dicts.
 
         Parsed incrementally as the SSE arrives. Not retried once sent (it creates a job).
-        RunPod gives no job id on this route; closing the stream early hangs up, which is
-        how the caller stops the job.
+        RunPod gives no job id on this route (Pete's worker adds `runpod_job_id` to its first
+        chunk); closing the stream early hangs up.
 
         Raises:
             JobFailed: the job failed (an `{"error": ...}` frame or error body).
@@ -316,39 +315,10 @@ class RunPodClient:
             stream=True,
             accept=OPENAI_JOB_ERROR_STATUSES,
         )
-        try:
-            if not response.is_success:
-                await response.aread()
-                raise_openai_job_error(response, fallback=self._http)
-            done = False
-            try:
-                async for data in iter_sse_data(response.aiter_lines()):
-                    if data == DONE:
-                        done = True
-                        break
-                    chunk = sse_json(data)
-                    if chunk is None:
-                        break  # a frame cut mid-way: the stream was truncated
-                    if "error" in chunk:
-                        raise_openai_error(chunk["error"])
-                    yield chunk
-            except httpx.TimeoutException as exc:
-                raise ProviderTimeout(
-                    "RunPod's OpenAI stream stalled (no data within the read timeout).", provider=PROVIDER
-                ) from exc
-            except httpx.TransportError as exc:
-                raise ProviderError(
-                    f"RunPod's OpenAI stream broke off ({type(exc).__name__}): the answer is incomplete.",
-                    provider=PROVIDER,
-                ) from exc
-            if not done:
-                raise ProviderError(
-                    "RunPod's OpenAI stream ended without `data: [DONE]`: the answer may be cut short "
-                    "(RunPod closes long OpenAI-route streams).",
-                    provider=PROVIDER,
-                )
-        finally:
-            await response.aclose()
+        chunks = openai_chunks(response, http=self._http, where="RunPod's OpenAI stream")
+        async with aclosing(chunks):  # leaving early closes the response: a hang-up
+            async for chunk in chunks:
+                yield chunk
 
     # --- the lowest-latency chat stream ----------------------------------------------------
     def stream_chat(self, job: ChatJob | Mapping[str, Any], *, use_openai_route: bool) -> ChatStream:
@@ -357,14 +327,16 @@ class RunPodClient:
         `use_openai_route=False`: `/run` plus the tight `/stream` loop over the worker's
         `StreamChunk`s; `JobStarted(job_id)` comes first and `ChatStream.job_id` is set as soon
         as `/run` answers. `use_openai_route=True`: the OpenAI route's SSE (real push); RunPod
-        gives no job id there, so no `JobStarted`. Use it as `async with`: leaving early, or
-        cancellation of the consuming task, stops the job (`/cancel`, shielded; or hanging up).
+        gives no job id there, but Pete's worker sends it in its opening frame, so `JobStarted`
+        comes once a worker has the job. Use it as `async with`: leaving early, or cancellation
+        of the consuming task, stops the job (hanging up, then `/cancel` once the id is known;
+        shielded).
         """
         chat = job if isinstance(job, ChatJob) else ChatJob.model_validate(dict(job))
         chat = chat.model_copy(update={"stream": True})
         stream = ChatStream()
         if use_openai_route:
-            stream.attach(openai_events(self, chat))
+            stream.attach(openai_events(self, chat, stream))
         else:
             stream.attach(runpod_stream_events(self, chat, stream))
         return stream

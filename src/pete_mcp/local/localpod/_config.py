@@ -15,9 +15,11 @@ from typing import Literal
 
 from ._errors import InvalidConfig
 
-__all__ = ["DEFAULT_WORKER_COMMAND", "LocalPodConfig"]
+__all__ = ["DEFAULT_LB_WORKER_COMMAND", "DEFAULT_WORKER_COMMAND", "LocalPodConfig"]
 
 DEFAULT_WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "gpu_handler")
+# A load-balancing endpoint's worker is its own HTTP server (`/ping`, `/v1/chat/completions`).
+DEFAULT_LB_WORKER_COMMAND: tuple[str, ...] = (*DEFAULT_WORKER_COMMAND, "--http")
 _MIB = 1024 * 1024
 _SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 
@@ -73,6 +75,17 @@ class LocalPodConfig:
     fault_seed: int | None = None
     record_worker_wire: bool = False
 
+    # --- endpoint type: a queue (the /v2 API above), or a load balancer (direct HTTP to workers)
+    endpoint_type: Literal["queue", "load_balancer"] = "queue"
+    lb_worker_command: tuple[str, ...] = DEFAULT_LB_WORKER_COMMAND
+    lb_request_timeout_s: float = 120.0  # no worker ready by then → 400 (RunPod: 2 minutes)
+    lb_requests_per_worker: int = 4  # start another worker above this many requests per worker
+    lb_ping_interval_s: float = 0.1  # how often an initialising worker's /ping is asked
+
+    @property
+    def load_balancer(self) -> bool:
+        return self.endpoint_type == "load_balancer"
+
     def __post_init__(self) -> None:
         problems = list(self._problems())
         if problems:
@@ -97,6 +110,11 @@ class LocalPodConfig:
             (self.take_hold_s > 0 and self.stop_hold_s > 0, "take/stop hold must be > 0"),
             (self.take_hold_s < 90 and self.stop_hold_s < 90, "take/stop hold must stay under the SDK's 90 s"),
             (self.webhook_attempts >= 1, "webhook_attempts must be ≥ 1"),
+            (self.endpoint_type in ("queue", "load_balancer"), "endpoint_type must be queue or load_balancer"),
+            (bool(self.lb_worker_command), "lb_worker_command must name a program"),
+            (self.lb_request_timeout_s > 0, "lb_request_timeout_s must be > 0"),
+            (self.lb_requests_per_worker >= 1, "lb_requests_per_worker must be ≥ 1"),
+            (self.lb_ping_interval_s > 0, "lb_ping_interval_s must be > 0"),
             (0 < self.execution_timeout_ms <= _SEVEN_DAYS_MS, "execution_timeout_ms out of range"),
             (0 < self.ttl_ms <= _SEVEN_DAYS_MS, "ttl_ms out of range"),
         ]

@@ -71,6 +71,12 @@ class LocalPod:
         return f"{self.url}/{self.config.endpoint_id}"
 
     @property
+    def lb_url(self) -> str:
+        """A load-balancing endpoint's base, like `https://{endpoint_id}.api.runpod.ai`:
+        `http://127.0.0.1:8780/lb/{endpoint_id}` (append `/ping`, `/v1/chat/completions`)."""
+        return self.url.removesuffix("/v2") + f"/lb/{self.config.endpoint_id}"
+
+    @property
     def admin_url(self) -> str:
         return self.url.removesuffix("/v2") + "/_admin"
 
@@ -155,7 +161,7 @@ class LocalPod:
         self._port = sock.getsockname()[1]
         self._state = state
         server_config = uvicorn.Config(
-            build_localpod_app(state),
+            build_localpod_app(state, http),
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._config import LocalPodConfig
 
-__all__ = ["signal_group", "spawn_worker_process", "worker_environment"]
+__all__ = ["free_port", "lb_worker_environment", "signal_group", "spawn_worker_process", "worker_environment"]
 
 _LIFELINE = Path(__file__).with_name("_lifeline.py")
 
@@ -70,6 +71,34 @@ def worker_environment(
         }
     )
     return env
+
+
+def lb_worker_environment(
+    config: LocalPodConfig, *, worker_id: str, port: int, home: Path, parent_env: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of one load-balancing worker: its own HTTP server on `port` (RunPod's PORT)."""
+    env = {name: parent_env[name] for name in _PASS_THROUGH if name in parent_env}
+    env.update({name: value for name, value in parent_env.items() if name.startswith("WORKER_")})
+    env.update(config.worker_env)
+    env.update(
+        {
+            "PORT": str(port),
+            "PORT_HEALTH": str(port),
+            "WORKER_HTTP_HOST": "127.0.0.1",
+            "RUNPOD_POD_ID": worker_id,
+            "RUNPOD_ENDPOINT_ID": config.endpoint_id,
+            "HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the worker binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 async def spawn_worker_process(

@@ -49,7 +49,7 @@ class PodState:
         workers = WorkerRegistry(board)
         faults = Faults(random.Random(config.fault_seed))
         webhooks = WebhookSender(http, attempts=config.webhook_attempts, retry_delay_s=config.webhook_retry_delay_s)
-        supervisor = Supervisor(config, board, workers, faults, run_dir=run_dir, parent_env=parent_env)
+        supervisor = Supervisor(config, board, workers, faults, run_dir=run_dir, parent_env=parent_env, http=http)
 
         def send_webhook(job: Job) -> None:
             if job.webhook:

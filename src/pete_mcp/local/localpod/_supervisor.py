@@ -8,6 +8,12 @@ asked to stop (`stopPod`). Jobs of a worker that dies are requeued once, then fa
 board decides). A new worker first sits out the simulated cold start, so the wait shows in
 its first job's `delayTime`. A worker that keeps dying before it ever asks for a job is
 restarted with exponential backoff instead of in a tight loop.
+
+On a load-balancing endpoint a worker is its own HTTP server (`python -m gpu_handler --http`
+on a port of its own); its `/ping` is asked every `lb_ping_interval_s` while it initialises
+(204) and every ping interval once ready (200), which is its heartbeat. Another worker starts
+when requests wait with none ready, or when requests per live worker exceed
+`lb_requests_per_worker` (RunPod's request-count scaler).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx
+
 from ._board import JobBoard
 from ._config import LocalPodConfig
 from ._errors import NotRunning
 from ._faults import Faults
-from ._spawn import signal_group, spawn_worker_process, worker_environment
+from ._spawn import free_port, lb_worker_environment, signal_group, spawn_worker_process, worker_environment
 from ._workers import Worker, WorkerExit, WorkerPhase, WorkerRegistry
 
 __all__ = ["Supervisor"]
@@ -52,8 +60,10 @@ class Supervisor:
         *,
         run_dir: Path,
         parent_env: Mapping[str, str] | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self._config = config
+        self._http = http
         self._board = board
         self._workers = workers
         self._faults = faults
@@ -96,7 +106,7 @@ class Supervisor:
                 worker.unhealthy_reason = None
 
     def _track_idle(self, now: float) -> None:
-        busy = {job.worker_id for job in self._board.running()}
+        busy = self._workers.busy_ids()
         for worker in self._workers.live():
             if worker.phase is not WorkerPhase.READY:
                 continue
@@ -112,6 +122,9 @@ class Supervisor:
         if len(live) < self._config.min_workers:
             self.start_worker()
             return
+        if self._config.load_balancer:
+            self._scale_up_load_balancer(live)
+            return
         waiting = [job for job in self._board.queued() if not job.policy.low_priority and job.ready_at <= now]
         if not waiting:
             return
@@ -121,6 +134,13 @@ class Supervisor:
         starting = sum(1 for w in live if w.phase is WorkerPhase.INITIALIZING)
         overdue = sum(1 for job in waiting if now - job.queued_at >= self._config.queue_delay_s)
         if overdue > starting:
+            self.start_worker()
+
+    def _scale_up_load_balancer(self, live: list[Worker]) -> None:
+        waiting = self._workers.lb_waiting
+        starting = sum(1 for w in live if w.phase is WorkerPhase.INITIALIZING)
+        demand = waiting + sum(w.inflight for w in live)
+        if (waiting and not live) or (not starting and demand > len(live) * self._config.lb_requests_per_worker):
             self.start_worker()
 
     def _scale_down(self, now: float) -> None:
@@ -173,21 +193,54 @@ class Supervisor:
         home = self._run_dir / "home" / worker.id
         home.mkdir(parents=True, exist_ok=True)
         worker.log_path = self._run_dir / "logs" / f"{worker.id}.log"
-        env = worker_environment(
-            self._config,
-            worker_id=worker.id,
-            secret=worker.secret,
-            endpoint_url=self._endpoint_url,
-            home=home,
-            parent_env=self._parent_env,
-        )
         worker.crashes_on_start = self._faults.start_crashes()
         argv = (sys.executable, "-c", _CRASH_ON_START) if worker.crashes_on_start else self._config.worker_command
+        if self._config.load_balancer and not worker.crashes_on_start:
+            argv = self._config.lb_worker_command
+            worker.http_port = free_port()
+            env = lb_worker_environment(
+                self._config, worker_id=worker.id, port=worker.http_port, home=home, parent_env=self._parent_env
+            )
+        else:
+            env = worker_environment(
+                self._config,
+                worker_id=worker.id,
+                secret=worker.secret,
+                endpoint_url=self._endpoint_url,
+                home=home,
+                parent_env=self._parent_env,
+            )
         process = await spawn_worker_process(argv, env=env, cwd=self._config.worker_cwd, log_path=worker.log_path)
         worker.pid = process.pid
         if worker.phase is WorkerPhase.STOPPING:  # retired while the process was being started
             signal_group(process.pid, signal.SIGTERM)
-        worker.exit_code = await process.wait()
+        pinging = asyncio.get_running_loop().create_task(self._ping(worker)) if worker.http_port else None
+        try:
+            worker.exit_code = await process.wait()
+        finally:
+            if pinging is not None:
+                pinging.cancel()
+
+    async def _ping(self, worker: Worker) -> None:
+        """Ask a load-balancing worker's `/ping` (RunPod's health check): 200 ready, 204 initialising."""
+        assert self._http is not None, "a load-balancing endpoint needs the supervisor's HTTP client"
+        url = f"http://127.0.0.1:{worker.http_port}/ping"
+        while worker.live and not self._closing:
+            try:
+                status: int | None = (await self._http.get(url, timeout=2.0)).status_code
+            except httpx.HTTPError:
+                status = None  # not listening yet, or stuck: the heartbeat check decides
+            if status is not None:
+                worker.last_ping_at = self._board.now()
+            if status == 200:
+                self._workers.mark_polling(worker)
+                if worker.unhealthy_reason is not None and worker.unhealthy_reason.startswith("/ping"):
+                    worker.unhealthy_reason = None
+            elif status not in (None, 204):
+                worker.unhealthy_reason = f"/ping answered {status}"
+            ready = worker.phase is WorkerPhase.READY
+            interval_s = self._config.ping_interval_ms / 1000 if ready else self._config.lb_ping_interval_s
+            await worker.stop_wakeup.wait(interval_s)
 
     def _on_gone(self, worker: Worker) -> None:
         intended = worker.phase is WorkerPhase.STOPPING

@@ -54,6 +54,8 @@ class Worker:
     last_model: str | None = None  # the model its latest job asked for: what it has loaded
     crashes_on_start: bool = False  # fault injection: its process is a crashing image
     stop_requests: list[str] = field(default_factory=list[str])
+    http_port: int | None = None  # load balancer: the worker's own HTTP server
+    inflight: int = 0  # load balancer: requests being proxied to it now
     stop_wakeup: Wakeup = field(default_factory=Wakeup, repr=False)
 
     @property
@@ -91,6 +93,7 @@ class WorkerRegistry:
         self._workers: dict[str, Worker] = {}
         self._numbers = itertools.count(1)
         self.changed = Wakeup()  # a worker was added, became ready, or went away
+        self.lb_waiting = 0  # load balancer: requests waiting for a ready worker
 
     def create(self) -> Worker:
         """A new INITIALIZING worker record; the supervisor starts its process (tests may not)."""
@@ -141,10 +144,16 @@ class WorkerRegistry:
             worker.stop_requests.append(job_id)
         worker.stop_wakeup.notify()
 
+    def busy_ids(self) -> set[str | None]:
+        """Workers running a job (queue) or serving a request (load balancer)."""
+        busy: set[str | None] = {job.worker_id for job in self._board.running()}
+        busy.update(w.id for w in self._workers.values() if w.inflight > 0)
+        return busy
+
     def counts(self) -> dict[str, int]:
         """The `workers` part of `/health`."""
         counts: dict[str, int] = dict.fromkeys(_WORKER_STATES, 0)
-        busy = {job.worker_id for job in self._board.running()}
+        busy = self.busy_ids()
         for worker in self._workers.values():
             if worker.phase is WorkerPhase.INITIALIZING:
                 counts["initializing"] += 1

@@ -10,8 +10,10 @@ every few seconds while calls are active, shared with the metrics poll), so the 
 hedge at once or skip a cold endpoint (`readiness`) and warm it for the call's next turns
 (`warm_soon`). A turn sent while no worker is idle goes by `/run` + `/stream` even when the
 OpenAI route is configured: it is the likely loser of a race, and there its job id is known
-from the start, so `/cancel` stops it on RunPod's side (the OpenAI route gives no job id, and
-RunPod does not document that hanging up cancels the job).
+from the start, so `/cancel` stops it on RunPod's side even while it is queued. On the OpenAI
+route the id comes in the worker's opening frame, i.e. only once a worker has started the job
+(RunPod does not document that hanging up cancels the job, so the route's loser is
+`/cancel`led by that id).
 """
 
 from __future__ import annotations
@@ -101,6 +103,17 @@ class RunPodProvider:
             return
         self._warming = True
         self._tg.start_soon(self._warm_quietly, model)
+
+    async def warm_for_call(self, model: str) -> bool:
+        """A call is starting: warm the endpoint for its turns unless a worker is idle now.
+
+        Asks `/health` first when the cached state is stale (free). True when a warm-up was
+        started (or one is already under way).
+        """
+        if await self.state.current() == "warm":
+            return False
+        self.warm_soon(model)
+        return self._warming
 
     async def _warm_quietly(self, model: str) -> None:
         self.warms_sent += 1

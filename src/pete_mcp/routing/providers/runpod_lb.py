@@ -1,0 +1,222 @@
+"""The RunPod load-balancing provider: chat turns as direct HTTP to a worker, one worker per call.
+
+Why: a queue endpoint puts a hop between the gateway and the worker (`/run`, the SDK worker's
+job-take, `/stream` polls: tens of ms before the first token, more under load). A
+load-balancing endpoint relays the request straight to a worker's own HTTP server. And since
+each answer names its worker (`X-Runpod-Worker-Id`), the call's next turns ask for the same
+worker (`WorkerAffinity`, keyed by the conversation `Core.chat` is routing), so the model
+server reuses the call's prompt cache instead of prefilling the whole conversation again on a
+worker that never saw it. The affinity is soft: RunPod falls back to another worker when the
+pinned one is gone or full, and the next answer's header re-pins the call.
+
+Readiness comes from the endpoint's `/ping` (200 a worker is ready, 204 one is starting),
+polled only while calls are active, so the router hedges or skips a cold endpoint exactly as
+for the queue provider. Leaving a stream early hangs up, which stops the worker's generation
+(there is no job, so nothing to `/cancel`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from pete_mcp.contract import ChatOptions, Message, Usage
+from pete_mcp.core import (
+    CONVERSATION,
+    Completion,
+    PeteError,
+    ProviderError,
+    ProviderHealth,
+    Readiness,
+    StreamEvent,
+    TextDelta,
+    chat_body,
+)
+from pete_mcp.runpod import EndpointState, LBCall, RunPodLBClient
+
+__all__ = ["RunPodLBProvider", "WorkerAffinity"]
+
+log = logging.getLogger(__name__)
+
+_FINISH_REASONS = {"stop", "length"}
+
+
+class WorkerAffinity:
+    """Which worker served each call last: a bounded LRU whose entries expire after `ttl_s`."""
+
+    def __init__(self, *, ttl_s: float = 900.0, max_calls: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self.ttl_s = ttl_s
+        self.max_calls = max_calls
+        self._clock = clock
+        self._workers: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def get(self, call: str | None) -> str | None:
+        """The worker to ask for on this call's next turn (None: no call, never seen, or expired)."""
+        if call is None:
+            return None
+        entry = self._workers.get(call)
+        if entry is None:
+            return None
+        worker, seen_at = entry
+        if self._clock() - seen_at > self.ttl_s:
+            del self._workers[call]
+            return None
+        return worker
+
+    def remember(self, call: str | None, worker: str | None) -> None:
+        """Note the worker that answered this call's turn (the oldest call is forgotten when full)."""
+        if call is None or not worker:
+            return
+        self._workers[call] = (worker, self._clock())
+        self._workers.move_to_end(call)
+        while len(self._workers) > self.max_calls:
+            self._workers.popitem(last=False)
+
+
+class RunPodLBProvider:
+    """Streams chat turns from a load-balancing endpoint's workers, keeping each call on one worker."""
+
+    def __init__(
+        self,
+        client: RunPodLBClient,
+        *,
+        name: str = "runpod",
+        affinity: WorkerAffinity | None = None,
+        health_poll_s: float = 2.0,
+        warm_timeout_s: float = 300.0,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.affinity = affinity or WorkerAffinity()
+        self.warm_timeout_s = warm_timeout_s
+        self.state = EndpointState(client.health, interval_s=health_poll_s)
+        self.warms_sent = 0
+        self._warming = False
+        self._tg: TaskGroup | None = None
+
+    # --- lifecycle: the shared /ping poll and background warm-ups ----------------------------
+    async def __aenter__(self) -> RunPodLBProvider:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self.state.run)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(*exc)
+
+    def readiness(self) -> Readiness:
+        """The endpoint's state from the shared `/ping` cache (never blocks)."""
+        return self.state.readiness()
+
+    def warm_soon(self, model: str) -> None:
+        """Send one tiny request in the background so a worker is up for the call's next turns."""
+        health = self.state.health
+        if self._tg is None or self._warming or (health is not None and health.workers.initializing > 0):
+            return
+        self._warming = True
+        self._tg.start_soon(self._warm_quietly, model)
+
+    async def warm_for_call(self, model: str) -> bool:
+        """A call is starting: warm the endpoint for its turns unless a worker is idle now.
+
+        Asks `/ping` first when the cached state is stale (free). True when a warm-up was
+        started (or one is already under way).
+        """
+        if await self.state.current() == "warm":
+            return False
+        self.warm_soon(model)
+        return self._warming
+
+    async def _warm_quietly(self, model: str) -> None:
+        self.warms_sent += 1
+        try:
+            await self.warm(model)
+        except PeteError as exc:
+            log.info("background warm-up of %s failed: %s", model, exc)
+        finally:
+            self._warming = False
+            await self.state.refresh()
+
+    # --- chat --------------------------------------------------------------------------------
+    async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
+        call_id = CONVERSATION.get()
+        call = LBCall(worker_id=self.affinity.get(call_id))
+        started = time.perf_counter()
+        ttft: float | None = None
+        parts: list[str] = []
+        finish = "stop"
+        usage = Usage()
+        body = chat_body(model, messages, options, stream=True, num_ctx=True)  # Pete's worker reads num_ctx
+        chunks = self.client.chat_stream(body, call=call)
+        async with aclosing(chunks):  # leaving early hangs up: the worker stops generating
+            async for chunk in chunks:
+                self.affinity.remember(call_id, call.worker_id)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = Usage(
+                        prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
+                        completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
+                    )
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        if ttft is None:
+                            ttft = time.perf_counter() - started
+                        parts.append(text)
+                        yield TextDelta(text)
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+        if call.worker_id is None and not parts:
+            raise ProviderError(f"The load-balancing endpoint answered nothing for {model!r}.", provider=self.name)
+        yield Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=model,
+            finish_reason=finish if finish in _FINISH_REASONS else "stop",
+            usage=usage,
+            ttft_s=ttft,
+            total_s=time.perf_counter() - started,
+            worker_id=call.worker_id,
+        )
+
+    async def warm(self, model: str) -> float:
+        """Ask for one token of `model` (starts a worker and loads the model); seconds taken."""
+        started = time.perf_counter()
+        with anyio.fail_after(self.warm_timeout_s):
+            await self.client.chat(
+                {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0}
+            )
+        return time.perf_counter() - started
+
+    async def health(self) -> ProviderHealth:
+        """The endpoint's `/ping` (a worker ready, one starting, or none: scaled to zero is healthy)."""
+        try:
+            health = await self.client.health()
+        except PeteError as exc:
+            return ProviderHealth(False, f"{self.name} /ping failed: {exc}")
+        self.state.note(health)
+        workers = health.workers
+        figures: dict[str, int | float | str] = {
+            "workers_idle": workers.idle,
+            "workers_initializing": workers.initializing,
+        }
+        if workers.idle:
+            return ProviderHealth(True, "a worker is ready (/ping 200)", figures)
+        if workers.initializing:
+            return ProviderHealth(True, "a worker is initializing (/ping 204)", figures)
+        return ProviderHealth(True, "no worker is ready: the next request waits for a cold start", figures)
+
+    async def cancel(self, job_id: str) -> None:
+        """Nothing to cancel: a load-balanced request has no job; hanging up stops it."""
