@@ -38,7 +38,6 @@ def test_production_settings_do_not_allow_loopback():
         "http://127.0.0.1/client.json",  # not https
         "https://127.0.0.1/client.json",  # loopback
         "https://[::1]/client.json",  # loopback
-        "https://10.0.0.8/client.json",  # private
         "https://169.254.169.254/latest",  # link-local (cloud metadata)
         "https://localhost/client.json",  # resolves to loopback
         "https://user:pw@pete.example/client.json",  # user info
