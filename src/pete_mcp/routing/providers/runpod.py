@@ -41,6 +41,8 @@ from pete_mcp.core import (
 )
 from pete_mcp.runpod import EndpointState, RunPodClient
 
+from ._warming import BackgroundWarming
+
 __all__ = ["RunPodProvider"]
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ def _traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
-class RunPodProvider:
+class RunPodProvider(BackgroundWarming):
     """Streams chat jobs through a `RunPodClient`; warms models with control jobs."""
 
     def __init__(
@@ -92,38 +94,6 @@ class RunPodProvider:
     def readiness(self) -> Readiness:
         """The endpoint's state from the shared `/health` cache (never blocks, bills nothing)."""
         return self.state.readiness()
-
-    def warm_soon(self, model: str) -> None:
-        """Send one warm-up job in the background so a worker is up for the call's next turns.
-
-        At most one at a time, and none while a worker is already initialising.
-        """
-        health = self.state.health
-        if self._tg is None or self._warming or (health is not None and health.workers.initializing > 0):
-            return
-        self._warming = True
-        self._tg.start_soon(self._warm_quietly, model)
-
-    async def warm_for_call(self, model: str) -> bool:
-        """A call is starting: warm the endpoint for its turns unless a worker is idle now.
-
-        Asks `/health` first when the cached state is stale (free). True when a warm-up was
-        started (or one is already under way).
-        """
-        if await self.state.current() == "warm":
-            return False
-        self.warm_soon(model)
-        return self._warming
-
-    async def _warm_quietly(self, model: str) -> None:
-        self.warms_sent += 1
-        try:
-            await self.warm(model)
-        except PeteError as exc:
-            log.info("background warm-up of %s failed: %s", model, exc)
-        finally:
-            self._warming = False
-            await self.state.refresh()
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:

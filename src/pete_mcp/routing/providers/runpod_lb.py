@@ -41,6 +41,8 @@ from pete_mcp.core import (
 )
 from pete_mcp.runpod import EndpointState, LBCall, RunPodLBClient
 
+from ._warming import BackgroundWarming
+
 __all__ = ["RunPodLBProvider", "WorkerAffinity"]
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class WorkerAffinity:
             self._workers.popitem(last=False)
 
 
-class RunPodLBProvider:
+class RunPodLBProvider(BackgroundWarming):
     """Streams chat turns from a load-balancing endpoint's workers, keeping each call on one worker."""
 
     def __init__(
@@ -120,35 +122,6 @@ class RunPodLBProvider:
     def readiness(self) -> Readiness:
         """The endpoint's state from the shared `/ping` cache (never blocks)."""
         return self.state.readiness()
-
-    def warm_soon(self, model: str) -> None:
-        """Send one tiny request in the background so a worker is up for the call's next turns."""
-        health = self.state.health
-        if self._tg is None or self._warming or (health is not None and health.workers.initializing > 0):
-            return
-        self._warming = True
-        self._tg.start_soon(self._warm_quietly, model)
-
-    async def warm_for_call(self, model: str) -> bool:
-        """A call is starting: warm the endpoint for its turns unless a worker is idle now.
-
-        Asks `/ping` first when the cached state is stale (free). True when a warm-up was
-        started (or one is already under way).
-        """
-        if await self.state.current() == "warm":
-            return False
-        self.warm_soon(model)
-        return self._warming
-
-    async def _warm_quietly(self, model: str) -> None:
-        self.warms_sent += 1
-        try:
-            await self.warm(model)
-        except PeteError as exc:
-            log.info("background warm-up of %s failed: %s", model, exc)
-        finally:
-            self._warming = False
-            await self.state.refresh()
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
