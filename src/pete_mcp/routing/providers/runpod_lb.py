@@ -17,7 +17,6 @@ for the queue provider. Leaving a stream early hangs up, which stops the worker'
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -45,7 +44,6 @@ from ._warming import BackgroundWarming
 
 __all__ = ["RunPodLBProvider", "WorkerAffinity"]
 
-log = logging.getLogger(__name__)
 
 _FINISH_REASONS = {"stop", "length"}
 
