@@ -65,6 +65,7 @@ async def test_a_load_balancing_endpoint_streams_a_real_answer_naming_its_worker
             assert text.strip()
             assert raw.headers["X-Runpod-Worker-Id"] == ping.headers["X-Runpod-Worker-Id"]
             assert (chunks[0].model_extra or {}).get("runpod_job_id")  # the worker's opening frame
+            await llm.close()  # left to the garbage collector, its close would run in another test's loop
 
             refused = await http.post(
                 "/v1/chat/completions", json=chat(model_server.chat_model), headers={"Authorization": "x"}
