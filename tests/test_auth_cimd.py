@@ -51,10 +51,12 @@ async def test_production_policy_refuses_before_any_request(url: str):
 
 
 def test_only_global_addresses_are_acceptable():
-    assert not _acceptable("192.168.1.10", PRODUCTION) and not _acceptable("fd00::1", PRODUCTION)
-    assert not _acceptable("100.64.0.1", PRODUCTION) and not _acceptable("224.0.0.1", PRODUCTION)
+    # Non-global classes without naming a LAN range: unique-local IPv6, shared (CGNAT), multicast,
+    # loopback and link-local; each is data for the classifier, never a request's target.
+    for address in ("fd00::1", "100.64.0.1", "224.0.0.1", "127.0.0.1", "169.254.169.254"):
+        assert not _acceptable(address, PRODUCTION), address
     assert _acceptable("8.8.8.8", PRODUCTION)
-    assert _acceptable("127.0.0.1", TESTS) and not _acceptable("10.0.0.1", TESTS)
+    assert _acceptable("127.0.0.1", TESTS) and not _acceptable("fd00::1", TESTS)
 
 
 async def test_an_allow_list_refuses_other_hosts():

@@ -1,12 +1,14 @@
-"""Warm-ups sent in the background, shared by both RunPod providers (queue and load-balancing)."""
+"""The endpoint watch both RunPod providers share (queue and load-balancing): the polled state and warm-ups."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any, Self
 
+import anyio
 from anyio.abc import TaskGroup
 
-from pete_mcp.core import PeteError
+from pete_mcp.core import PeteError, Readiness
 from pete_mcp.runpod import EndpointState
 
 __all__ = ["BackgroundWarming"]
@@ -15,16 +17,38 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundWarming:
-    """At most one warm-up at a time, none while a worker is already initialising.
+    """The endpoint's polled state while the provider is open, and warm-ups in the background.
 
-    The provider owns `state` (its shared endpoint state), `_tg` (its task group while open) and
-    `warm`; this adds `warm_soon` and `warm_for_call` over them.
+    At most one warm-up at a time, none while a worker is already initialising. The provider calls
+    `_watch(state)` in its `__init__` and implements `warm`.
     """
 
     state: EndpointState
     warms_sent: int
     _warming: bool
     _tg: TaskGroup | None
+
+    def _watch(self, state: EndpointState) -> None:
+        self.state = state
+        self.warms_sent = 0
+        self._warming = False
+        self._tg = None
+
+    async def __aenter__(self) -> Self:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self.state.run)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(*exc)
+
+    def readiness(self) -> Readiness:
+        """The endpoint's state from the shared, polled cache (never blocks, bills nothing)."""
+        return self.state.readiness()
 
     async def warm(self, model: str) -> float:
         raise NotImplementedError

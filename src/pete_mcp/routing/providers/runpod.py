@@ -21,10 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
-import anyio
-from anyio.abc import TaskGroup
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -35,7 +32,6 @@ from pete_mcp.core import (
     PeteError,
     ProviderError,
     ProviderHealth,
-    Readiness,
     StreamEvent,
     TextDelta,
 )
@@ -73,27 +69,7 @@ class RunPodProvider(BackgroundWarming):
         self.client = client
         self.use_openai_route = use_openai_route
         self.warm_timeout_s = warm_timeout_s
-        self.state = EndpointState(client.health, interval_s=health_poll_s)
-        self.warms_sent = 0
-        self._warming = False
-        self._tg: TaskGroup | None = None
-
-    # --- lifecycle: the shared /health poll and background warm-ups --------------------------
-    async def __aenter__(self) -> RunPodProvider:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self.state.run)
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(*exc)
-
-    def readiness(self) -> Readiness:
-        """The endpoint's state from the shared `/health` cache (never blocks, bills nothing)."""
-        return self.state.readiness()
+        self._watch(EndpointState(client.health, interval_s=health_poll_s))
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:

@@ -21,10 +21,8 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing
-from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 from pete_mcp.core import (
@@ -33,7 +31,6 @@ from pete_mcp.core import (
     PeteError,
     ProviderError,
     ProviderHealth,
-    Readiness,
     StreamEvent,
     TextDelta,
     chat_body,
@@ -99,27 +96,7 @@ class RunPodLBProvider(BackgroundWarming):
         self.client = client
         self.affinity = affinity or WorkerAffinity()
         self.warm_timeout_s = warm_timeout_s
-        self.state = EndpointState(client.health, interval_s=health_poll_s)
-        self.warms_sent = 0
-        self._warming = False
-        self._tg: TaskGroup | None = None
-
-    # --- lifecycle: the shared /ping poll and background warm-ups ----------------------------
-    async def __aenter__(self) -> RunPodLBProvider:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self.state.run)
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(*exc)
-
-    def readiness(self) -> Readiness:
-        """The endpoint's state from the shared `/ping` cache (never blocks)."""
-        return self.state.readiness()
+        self._watch(EndpointState(client.health, interval_s=health_poll_s))
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
