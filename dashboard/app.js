@@ -169,7 +169,7 @@ function renderModelsTable(models) {
   if (!models.length) {
     const tr = document.createElement("tr");
     const td = cell("No requests yet.");
-    td.colSpan = 8;
+    td.colSpan = 9;
     td.className = "muted";
     tr.appendChild(td);
     body.appendChild(tr);
@@ -180,7 +180,8 @@ function renderModelsTable(models) {
     tr.append(
       cell(`${m.alias} (${m.model})`), cell(m.provider), cell(m.requests, true), cell(m.errors, true),
       cell(formatSeconds(m.ttft.p50), true), cell(formatSeconds(m.ttft.p95), true),
-      cell(formatSeconds(m.duration.p95), true), cell(m.tokens_per_s ? m.tokens_per_s.toFixed(1) : "–", true),
+      cell(formatSeconds(m.duration.p95), true), cell(`${m.input_tokens ?? 0} / ${m.output_tokens ?? 0}`, true),
+      cell(m.tokens_per_s ? m.tokens_per_s.toFixed(1) : "–", true),
     );
     body.appendChild(tr);
   }

@@ -42,7 +42,9 @@ def _fail(command: str, exc: PeteError) -> None:
     type=click.Choice(["auto", "local", "configured"]),
     default="auto",
     show_default=True,
-    help="local: the embedded llama.cpp models; configured: Pete's configured providers.",
+    help="local: the embedded llama.cpp models, in-process; configured: through the running gateway "
+    "(PETE_URL) when one answers, else Pete's configured providers in-process; auto: the gateway when one "
+    "answers, else configured with RunPod credentials and local without.",
 )
 @click.option("--failures", type=int, default=3, show_default=True, help="Failing transcripts to print per model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of the table.")
@@ -60,8 +62,17 @@ def eval_command(
     as_json: bool,
     no_save: bool,
 ) -> None:
-    """Score models on tenant-call suites, side by side (Inspect AI logs under <data_dir>/evals/logs)."""
-    from pete_mcp.evals import EvalOptions, ModelResult, load_suite, render_failures, render_table, run_evals
+    """Score models on tenant-call suites, side by side (Inspect AI logs under <data_dir>/evals/logs).
+
+    \b
+    Each case is played through an in-process VAPI face over a scratch store; the model calls
+    go through the running gateway when one answers (tagged source "eval", so they count in
+    its metrics and show on its page), unless --backend local. The first line on stderr
+    says which path it took.
+    """
+    from pete_mcp.evals import EvalOptions, ModelResult, load_suite, render_failures, render_table
+
+    from ._eval_route import run_routed
 
     settings = Settings()
     try:
@@ -70,7 +81,7 @@ def eval_command(
             paths.append(DEFAULT_SUITE / "heldout")
         loaded = [load_suite(p) for p in paths]
         options = EvalOptions(
-            models=list(models) or [settings.active_model or "smollm2"],
+            models=list(models),  # none: the gateway's active model, else the configured one
             suites=loaded,
             case_ids=list(cases),
             limit=limit,
@@ -84,7 +95,7 @@ def eval_command(
             if not as_json:
                 click.echo(f"  {result.model} on {result.suite}: {result.score:.3f} ({result.seconds:.0f} s)", err=True)
 
-        results = anyio.run(lambda: run_evals(settings, options, on_model=progress))
+        results = anyio.run(run_routed, settings, options, progress)
     except PeteError as exc:
         _fail("eval", exc)
         return

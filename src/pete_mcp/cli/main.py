@@ -111,8 +111,13 @@ def prompt(text: str, model: str | None, max_tokens: int, temperature: float | N
     help="Also send the active model a one-token prompt: a billed RunPod job that may cold-start a GPU.",
 )
 def doctor(probe: bool) -> None:
-    """Check the system for free (no job is sent); each failed check comes with a fix hint."""
-    from pete_mcp.ops import run_doctor
+    """Check the system for free (no job is sent); each failed check comes with a fix hint.
+
+    \b
+    Reads the running gateway's own checks when one answers at PETE_URL (its live state),
+    else checks a core built in-process; the first line on stderr says which.
+    """
+    from .doctor import run_doctor
 
     sys.exit(run_doctor(Settings(), probe=probe))
 

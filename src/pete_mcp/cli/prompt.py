@@ -8,63 +8,39 @@ gateway wrote into the data directory for the local CLI (`faces/cli_token.py`).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
 
 import anyio
-import httpx
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import JobStarted, PeteError, Settings, TextDelta
-from pete_mcp.faces.cli_token import read_cli_token
 from pete_mcp.gateway import ChatTurn, Reply, build_core
 
-__all__ = ["gateway_url", "run_prompt"]
+from ._gateway import Gateway, error_message, find_gateway, say_path, sse_parts
 
-PROBE_TIMEOUT_S = 1.0
-
-
-def gateway_url(settings: Settings) -> str:
-    if settings.pete_url:
-        return settings.pete_url.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+__all__ = ["run_prompt"]
 
 
-async def _gateway_answers(http: httpx.AsyncClient, url: str) -> bool:
-    try:
-        response = await http.get(f"{url}/api/models", timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
-
-
-async def _via_gateway(
-    http: httpx.AsyncClient, url: str, settings: Settings, text: str, model: str | None, options: ChatOptions
-) -> int:
-    token = settings.mcp_token.get_secret_value() if settings.mcp_token else read_cli_token(settings.data_dir)
-    headers = {"Accept": "text/event-stream", "X-Pete-Client": "cli"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+async def _via_gateway(gateway: Gateway, text: str, model: str | None, options: ChatOptions) -> int:
     body = {"prompt": text, "model": model, "max_tokens": options.max_tokens or 128, "temperature": options.temperature}
     started = time.perf_counter()
     first: float | None = None
-    async with http.stream("POST", f"{url}/api/prompt", json=body, headers=headers, timeout=None) as response:
+    url = gateway.url
+    headers = gateway.headers(stream=True)
+    async with gateway.http.stream("POST", f"{url}/api/prompt", json=body, headers=headers, timeout=None) as response:
         if response.status_code != 200:
             await response.aread()
-            print(f"error: the gateway at {url} answered {response.status_code}: {_message(response)}", file=sys.stderr)
+            message = error_message(response)
+            print(f"error: the gateway at {url} answered {response.status_code}: {message}", file=sys.stderr)
             if response.status_code in (401, 403):
                 print(
                     "Set MCP_TOKEN to the gateway's token (or run pete prompt as the user that runs it).",
                     file=sys.stderr,
                 )
             return 1
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            part = json.loads(line[5:].strip())
+        async for part in sse_parts(response):
             if part["type"] == "job":
                 print(f"  job {part['job_id']}", file=sys.stderr)
             elif part["type"] == "delta":
@@ -77,13 +53,6 @@ async def _via_gateway(
                 print(f"\nerror: {part['message']} ({part['code']})", file=sys.stderr)
                 return 1
     return 0
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
 
 
 def _print_done(part: dict[str, Any], started: float, first: float | None) -> None:
@@ -128,15 +97,15 @@ async def _in_process(settings: Settings, text: str, model: str | None, options:
 
 
 async def _prompt(settings: Settings, text: str, model: str | None, options: ChatOptions) -> int:
-    url = gateway_url(settings)
-    async with httpx.AsyncClient() as http:
-        if await _gateway_answers(http, url):
-            print(f"→ through the gateway at {url} (it shows on its dashboard)", file=sys.stderr)
-            return await _via_gateway(http, url, settings, text, model, options)
-    print(
-        f"→ no gateway answered at {url}; running in-process (the dashboard will not see this prompt)",
-        file=sys.stderr,
-    )
+    async with find_gateway(settings) as gateway:
+        say_path(
+            settings,
+            gateway,
+            through="it shows on its dashboard",
+            in_process="running in-process (the dashboard will not see this prompt)",
+        )
+        if gateway is not None:
+            return await _via_gateway(gateway, text, model, options)
     return await _in_process(settings, text, model, options)
 
 

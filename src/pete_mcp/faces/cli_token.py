@@ -1,9 +1,10 @@
 """The local CLI's credential: a random token the running gateway writes into its data directory.
 
 `pete prompt` on the same machine, as the same user, reads it and sends its prompt through the
-gateway (so the dashboard sees it) even when no `MCP_TOKEN` is set. It grants only
-`POST /api/prompt`, and only to someone who can already read the data directory, where the
-whole SQLite store lives; the file is mode 0600 and removed when the gateway stops.
+gateway (so the dashboard sees it) even when no `MCP_TOKEN` is set; `pete eval` sends its model
+calls and `pete doctor` reads the health checks the same way. It grants only `POST /api/prompt` and
+`GET /api/health` (with `?probe=1`), and only to someone who can already read the data directory,
+where the whole SQLite store lives; the file is mode 0600 and removed when the gateway stops.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -66,10 +66,22 @@ class SwitchBody(BaseModel):
 
 
 class PromptBody(BaseModel):
-    prompt: str = Field(min_length=1, max_length=8000)
+    prompt: str | None = Field(default=None, min_length=1, max_length=8000)
+    messages: list[Message] | None = Field(
+        default=None, min_length=1, max_length=200, description="The whole context, instead of `prompt`."
+    )
     model: str | None = Field(default=None, max_length=200)
     max_tokens: int = Field(default=128, ge=1, le=2048)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    seed: int | None = None
+    stop: list[str] | None = Field(default=None, max_length=8)
+    source: Literal["cli", "eval"] | None = Field(default=None, description="Which CLI command sent it.")
+
+    @model_validator(mode="after")
+    def _one_context(self) -> PromptBody:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("send either prompt or messages (exactly one).")
+        return self
 
 
 class DeployBody(BaseModel):
@@ -176,17 +188,25 @@ class DashboardApi:
         return JSONResponse({"active": active, "models": cards})
 
     async def health(self, request: Request) -> JSONResponse:
-        if refused := await self.refuse_read(request):
+        """The checks (cached 10 s). `?probe=1` adds the billed one-token probe, run fresh: it needs the
+        prompt action's scope, or the local CLI token (`pete doctor --probe`)."""
+        from_cli = self.cli_token.matches(request)  # `pete doctor` on this machine
+        probe = request.query_params.get("probe", "") in ("1", "true")
+        if probe and not from_cli and (refused := await self.refuse(request, "prompt")):
             return refused
+        if not from_cli and (refused := await self.refuse_read(request)):
+            return refused
+        if probe:
+            return JSONResponse(await self._run_checks(probe=True))
         now = time.monotonic()
         if self._health is None or now - self._health[0] > HEALTH_CACHE_S:
             self._health = (now, await self._run_checks())
         return JSONResponse(self._health[1])
 
-    async def _run_checks(self) -> dict[str, Any]:
+    async def _run_checks(self, *, probe: bool = False) -> dict[str, Any]:
         from pete_mcp.ops import run_checks  # the same checks as the MCP `health` tool and `pete doctor`
 
-        report = await run_checks(self.core, probe=False)  # no probe: a dashboard must never wake a GPU
+        report = await run_checks(self.core, probe=probe)  # the page never probes: it must never wake a GPU
         checks = [{"name": c.name, "status": c.status, "detail": c.detail, "hint": c.hint} for c in report.checks]
         return {
             "status": report.status,
@@ -194,6 +214,7 @@ class DashboardApi:
             "passed": sum(c["status"] == "ok" for c in checks),
             "counted": sum(c["status"] != "skip" for c in checks),
             "checks": checks,
+            "figures": report.figures,
         }
 
     async def events(self, request: Request) -> Response:
@@ -237,11 +258,14 @@ class DashboardApi:
         body: PromptBody = await self.body(request, PromptBody)
         if body.model:
             self.core.models.get(body.model)  # unknown alias → 404 before the stream starts
+        cli = from_cli or request.headers.get("x-pete-client") == "cli"
         turn = ChatTurn(
-            [Message(role="user", content=body.prompt)],
+            body.messages or [Message(role="user", content=body.prompt or "")],
             model=body.model,
-            options=ChatOptions(max_tokens=body.max_tokens, temperature=body.temperature),
-            source="cli" if from_cli or request.headers.get("x-pete-client") == "cli" else "dashboard",
+            options=ChatOptions(
+                max_tokens=body.max_tokens, temperature=body.temperature, seed=body.seed, stop=body.stop
+            ),
+            source=(body.source or "cli") if cli else "dashboard",
         )
 
         async def stream() -> AsyncIterator[str]:

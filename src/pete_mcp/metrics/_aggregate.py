@@ -1,4 +1,4 @@
-"""One aggregate of request records: counts, errors by kind, TTFT and duration histograms, tokens.
+"""One aggregate of request records: counts, errors by kind, TTFT and duration histograms, tokens in and out.
 
 The same shape serves the since-start totals (Prometheus), each persisted minute rollup, and
 any window the snapshot or an alert rule asks for; aggregates merge by adding.
@@ -37,6 +37,7 @@ class Aggregate:
     duration: Histogram = field(default_factory=_duration)
     output_tokens: int = 0
     generation_s: float = 0.0
+    input_tokens: int = 0
 
     @property
     def errors(self) -> int:
@@ -51,6 +52,7 @@ class Aggregate:
         if outcome != "ok":
             self.errors_by_kind[outcome] = self.errors_by_kind.get(outcome, 0) + 1
             return
+        self.input_tokens += rec.input_tokens
         ttft, total = rec.ttft_s, rec.total_s
         if ttft is not None:
             hist = self.ttft
@@ -75,6 +77,7 @@ class Aggregate:
         self.duration.merge(other.duration)
         self.output_tokens += other.output_tokens
         self.generation_s += other.generation_s
+        self.input_tokens += other.input_tokens
 
     def totals(self) -> Totals:
         errors = self.errors
@@ -84,6 +87,7 @@ class Aggregate:
             errors=errors,
             success_rate=(self.requests - errors) / self.requests if self.requests else None,
             errors_by_kind=dict(self.errors_by_kind),
+            input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             tokens_per_s=self.output_tokens / self.generation_s if self.generation_s else None,
             ttft=_summary(self.ttft),
@@ -100,6 +104,7 @@ class Aggregate:
             "duration": {"counts": self.duration.counts, "sum": self.duration.sum},
             "output_tokens": self.output_tokens,
             "generation_s": self.generation_s,
+            "input_tokens": self.input_tokens,
         }
 
     @classmethod
@@ -112,6 +117,7 @@ class Aggregate:
             duration=Histogram(GENAI_DURATION_BUCKETS, row["duration"]["counts"], row["duration"]["sum"]),
             output_tokens=int(row["output_tokens"]),
             generation_s=float(row["generation_s"]),
+            input_tokens=int(row.get("input_tokens", 0)),  # minutes flushed before input tokens were kept
         )
 
 

@@ -56,6 +56,9 @@ class MetricsCollector(Collector):
         tokens = CounterMetricFamily(
             "pete_output_tokens_total", "Output tokens generated.", labels=["provider", "model"]
         )
+        prompt_tokens = CounterMetricFamily(
+            "pete_input_tokens_total", "Input (prompt) tokens of successful requests.", labels=["provider", "model"]
+        )
         for (provider, model), agg in sorted(m.totals.items()):
             ok = agg.requests - agg.errors
             requests.add_metric([provider, model, "ok"], ok)
@@ -66,6 +69,7 @@ class MetricsCollector(Collector):
             ttft.add_metric([provider, model], agg.ttft.cumulative(), agg.ttft.sum)
             duration.add_metric([provider, model], agg.duration.cumulative(), agg.duration.sum)
             tokens.add_metric([provider, model], agg.output_tokens)
+            prompt_tokens.add_metric([provider, model], agg.input_tokens)
         fallbacks = CounterMetricFamily(
             "pete_fallbacks_total", "Failovers to the next provider before a first token.", labels=["from", "to"]
         )
@@ -79,7 +83,7 @@ class MetricsCollector(Collector):
         )
         for (provider, outcome), n in sorted(upstream.items()):
             upstream_family.add_metric([provider, outcome], n)
-        yield from (requests, upstream_family, ttft, duration, tokens, fallbacks)
+        yield from (requests, upstream_family, ttft, duration, tokens, prompt_tokens, fallbacks)
         yield from self._gauges()
         if m.telemetry is not None:
             yield from genai_families(m.telemetry.collect())

@@ -105,6 +105,7 @@ def _last(recent: deque[RequestRecord]) -> LastRequest | None:
         outcome=r.outcome,
         ttft_s=r.ttft_s,
         total_s=r.total_s,
+        input_tokens=r.input_tokens,
         output_tokens=r.output_tokens,
     )
 

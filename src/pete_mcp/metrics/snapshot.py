@@ -40,7 +40,8 @@ class Totals(BaseModel):
     errors: int = 0
     success_rate: float | None = Field(default=None, description="ok / requests; None before the first request.")
     errors_by_kind: dict[str, int] = Field(default_factory=dict)
-    output_tokens: int = 0
+    input_tokens: int = Field(default=0, description="Prompt tokens of the successful requests.")
+    output_tokens: int = Field(default=0, description="Output tokens of the successful requests that generated any.")
     tokens_per_s: float | None = Field(default=None, description="Output tokens per second of generation after TTFT.")
     ttft: LatencySummary = Field(default_factory=LatencySummary)
     duration: LatencySummary = Field(default_factory=LatencySummary)
@@ -81,6 +82,7 @@ class LastRequest(BaseModel):
     outcome: str
     ttft_s: float | None = None
     total_s: float = 0.0
+    input_tokens: int = 0
     output_tokens: int = 0
 
 
