@@ -83,10 +83,12 @@ async def test_pete_doctor_reads_a_cold_endpoint_without_sending_a_job(tmp_path:
             "RUNPOD_BASE_URL": f"{url}/v2",
             "DATA_DIR": str(tmp_path),
             "KEEPWARM_HOURS": "mon-sun 00:00-24:00",  # doctor must not start keep-warm jobs either
+            "PETE_URL": f"{url}/no-gateway",  # the stand-in answers 404 there: no gateway, so in-process
         }
         result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["doctor"], env=env))
     assert "runpod_workers" in result.output and "scaled to zero" in result.output, result.output
     assert "not probed" in result.output
+    assert "no gateway answered" in result.stderr
     assert any(p.endswith("/health") for p in endpoint.paths)
     assert endpoint.jobs == []
 

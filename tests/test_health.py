@@ -84,8 +84,11 @@ def test_key_figures_read_old_and_new_snapshot_shapes():
 
 def test_pete_doctor_exits_1_and_names_the_fix_when_runpod_is_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LOCAL_ENDPOINT_PORT", str(pick_free_port()))  # nothing listens there
+    port = pick_free_port()  # nothing listens there: no local endpoint, no gateway
+    monkeypatch.setenv("LOCAL_ENDPOINT_PORT", str(port))
+    monkeypatch.setenv("PETE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 1, result.output
+    assert "checking a core built in-process" in result.stderr
     assert "✗ runpod_endpoint" in result.output and "fix:" in result.output

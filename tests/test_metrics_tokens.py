@@ -44,7 +44,8 @@ def test_prometheus_counts_input_tokens_per_model() -> None:
     metrics = Metrics(clock=lambda: NOW)
     metrics.record(ok(NOW - 1, "a", inputs=42, outputs=4))
     metrics.snapshot()
-    families = {f.name: f for f in text_string_to_metric_families(render_prometheus(prometheus_registry(metrics)).decode())}
+    text = render_prometheus(prometheus_registry(metrics)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {s.labels["model"]: s.value for s in families["pete_input_tokens"].samples if s.name.endswith("_total")}
     assert samples == {"a": 42.0}
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pete_mcp.core import Settings
 from pete_mcp.evals import EvalOptions, ModelResult, run_evals
+from pete_mcp.evals.runner import local_registry
 
 from ._gateway import find_gateway, say_path
 from ._gateway_provider import gateway_providers, gateway_registry
@@ -33,6 +34,8 @@ async def run_routed(
             "→ the embedded llama.cpp models, in-process (--backend local; the gateway will not see this eval)",
             file=sys.stderr,
         )
+        for alias in [*in_process.models, *([in_process.judge] if in_process.judge else [])]:
+            local_registry().get(alias)  # NotFound before a model server starts
         return await run_evals(settings, in_process, on_model=on_model)
     async with find_gateway(settings) as gateway:
         real = options.backend == "configured" or settings.uses_real_runpod
