@@ -301,8 +301,8 @@ class Settings(BaseSettings):
     # --- operator view (issue 16)
     pete_url: str | None = Field(
         default=None,
-        description="The running gateway CLI commands send prompts through (default http://127.0.0.1:PORT); "
-        "when none answers there, they build a core in-process.",
+        description="The running gateway CLI commands go through (pete prompt, pete eval's model calls, "
+        "pete doctor's checks; default http://127.0.0.1:PORT); when none answers there, they build a core in-process.",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
