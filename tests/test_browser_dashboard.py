@@ -181,6 +181,10 @@ async def test_live_figures_change_as_requests_flow(running: Running, browser: B
     await expect(page.locator("#success-rate")).to_have_text("100%")
     await expect(page.locator("#events-list")).to_contain_text("request.done")
     await expect(page.locator("#models-table tbody")).to_contain_text("smollm2")
+    model = running.core.metrics.snapshot()["models"][0]
+    assert model["output_tokens"] > 0
+    tokens = f"{model['input_tokens']} / {model['output_tokens']}"  # the table's tokens in/out
+    await expect(page.locator("#models-table tbody")).to_contain_text(tokens)
     label = await page.locator("#chart-ttft").get_attribute("aria-label")
     assert label is not None and "p95" in label
 
