@@ -110,7 +110,15 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/metrics": _read("The metrics snapshot."),
         "/api/models": _read("The model registry and the active model."),
-        "/api/health": _read("System checks with fix hints."),
+        "/api/health": {
+            "get": {
+                "summary": "System checks with fix hints; ?probe=1 adds the billed one-token probe (needs the token).",
+                "parameters": [
+                    {"name": "probe", "in": "query", "required": False, "schema": {"type": "string", "enum": ["1"]}}
+                ],
+                "responses": {"200": _json("OK"), **_errors(401, 403, 421)},
+            }
+        },
         "/api/events": {
             "get": {
                 "summary": "Core events as SSE (token also as ?access_token= beyond loopback).",
