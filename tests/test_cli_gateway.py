@@ -10,6 +10,7 @@ tests/test_operator_view.py.)
 from __future__ import annotations
 
 import io
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, redirect_stderr
@@ -19,10 +20,12 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from pete_mcp.app import build_app
 from pete_mcp.cli._eval_route import run_routed  # pyright: ignore[reportPrivateUsage]
 from pete_mcp.cli.doctor import _doctor  # pyright: ignore[reportPrivateUsage]
+from pete_mcp.cli.main import main
 from pete_mcp.core import ModelRegistry, ModelSpec, NotFound, Route, Settings
 from pete_mcp.evals import EvalOptions, load_suite
 from pete_mcp.faces.cli_token import read_cli_token
@@ -164,3 +167,25 @@ async def test_the_prompt_route_takes_a_prompt_or_the_whole_context_never_both(t
     assert neither.status_code == 400 and "prompt or messages" in neither.text
     assert odd_source.status_code == 400 and "source" in odd_source.text
     assert provider.seen == []
+
+
+async def test_the_pete_commands_themselves_take_the_gateway_path(tmp_path: Path) -> None:
+    provider = ScriptedProvider("local", words=("Which unit are you in", "?"))
+    async with gateway(tmp_path, provider) as url:
+        env = {"PETE_URL": url, "DATA_DIR": str(tmp_path), "MCP_TOKEN": ""}
+        runner = CliRunner()
+        doctor_run = await anyio.to_thread.run_sync(lambda: runner.invoke(main, ["doctor"], env=env))
+        eval_run = await anyio.to_thread.run_sync(
+            lambda: runner.invoke(
+                main, ["eval", "--case", "privacy-neighbor-unit", "--json", "--no-save", "--max-tokens", "16"], env=env
+            )
+        )
+        async with httpx.AsyncClient(base_url=url) as http:
+            snapshot = (await http.get("/api/metrics")).json()
+    assert doctor_run.exit_code == 0 and f"through the gateway at {url}" in doctor_run.stderr
+    assert ALIAS in doctor_run.stdout
+    assert eval_run.exit_code == 0, eval_run.output
+    assert f"through the gateway at {url}" in eval_run.stderr
+    rows = json.loads(eval_run.stdout)["results"]
+    assert [r["model"] for r in rows] == [ALIAS]
+    assert snapshot["last"]["source"] == "eval" and snapshot["requests"] == len(provider.seen) >= 1
