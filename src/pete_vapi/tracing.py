@@ -1,4 +1,6 @@
-"""The VAPI face's span of one Custom LLM turn: the root of the turn's trace (docs/observability.md).
+"""The VAPI face's span of one Custom LLM turn: the root of the turn's trace.
+
+docs/metrics-and-alerts.md ("Traces") draws the whole tree.
 
 Named as OpenTelemetry's HTTP server convention names a span (`{method} {http.route}`, so
 `POST /vapi/chat/completions`), with the call's id as `gen_ai.conversation.id` (the core's span

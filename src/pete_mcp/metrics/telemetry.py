@@ -16,7 +16,7 @@ exporter is configured, so an untraced request pays nothing for spans.
 Spans: each face opens a SERVER span for its turn (`face_span`: `POST /vapi/chat/completions`,
 `tools/call run_prompt`, `POST /api/prompt`), continuing a caller's W3C `traceparent` when one
 comes in; the core's `chat {alias}`, the router's `route {alias}`, each `attempt {provider}` and
-`job {id}` nest under it (docs/observability.md draws the tree).
+`job {id}` nest under it (docs/metrics-and-alerts.md, "Traces", draws the tree).
 
 An OTLP collector that is down never reaches a caller: the export runs in the SDK's background
 thread; a failed export is counted (`export_failures`) and logged once per failure streak.
