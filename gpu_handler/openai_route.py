@@ -31,6 +31,7 @@ from .backends.base import ChatRequest, ModelBackend
 from .config import WorkerConfig
 from .errors import BadInput
 from .streaming import ReplySummary, batched_reply
+from .tracing import end_span, start_job_span
 from .validation import describe_validation_error
 
 __all__ = ["run_openai_job"]
@@ -59,6 +60,7 @@ class _ChatBody(BaseModel):
     n: Literal[1] | None = None
     stream_options: dict[str, Any] | None = None
     num_ctx: int | None = Field(default=None, ge=1, validation_alias=AliasChoices("num_ctx", "context_window"))
+    metadata: dict[str, Any] | None = None  # OpenAI's; read for `traceparent`, never sent to the model server
 
 
 async def run_openai_job(
@@ -80,16 +82,29 @@ async def run_openai_job(
         raise BadInput(f"This worker serves /v1/chat/completions and /v1/models, not {job.openai_route}.")
     body = _parse_body(job.openai_input)
     request = _chat_request(body)
+    span = start_job_span(  # the gateway's traceparent comes in the body's `metadata`
+        f"worker chat {body.model}",
+        _traceparent(body),
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": body.model, "pete.worker.id": config.worker_id or ""},
+    )
     reply = batched_reply(backend, request, chunk_chars=config.chunk_chars, max_delay_s=config.chunk_max_delay_s)
-    async with aclosing(reply):
-        if body.stream:
-            include_usage = bool((body.stream_options or {}).get("include_usage"))
-            async for frames in _sse_frames(reply, body.model, include_usage=include_usage, job_id=job_id):
-                yield frames
-            return
-        async for item in reply:
-            if isinstance(item, ReplySummary):
-                yield _completion(item, body.model)
+    try:
+        async with aclosing(reply):
+            if body.stream:
+                include_usage = bool((body.stream_options or {}).get("include_usage"))
+                async for frames in _sse_frames(reply, body.model, include_usage=include_usage, job_id=job_id):
+                    yield frames
+                return
+            async for item in reply:
+                if isinstance(item, ReplySummary):
+                    yield _completion(item, body.model)
+    finally:
+        end_span(span, **{"pete.runpod.route": "openai"})
+
+
+def _traceparent(body: _ChatBody) -> str | None:
+    value = (body.metadata or {}).get("traceparent")
+    return value if isinstance(value, str) else None
 
 
 def _parse_body(raw: dict[str, Any] | None) -> _ChatBody:

@@ -21,6 +21,7 @@ from gpu_handler.tracing import start_job_span
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from pete_mcp.contract import ChatJob, ChatOptions, Message
@@ -86,16 +87,28 @@ async def test_a_turn_records_the_genai_metrics_with_input_and_output_tokens(tmp
     assert list(usage["input"].explicit_bounds)[:3] == [1, 4, 16]
 
 
-async def test_one_trace_per_turn_shows_the_core_and_each_provider_attempt_with_the_failover(tmp_path: Path) -> None:
+async def test_one_trace_per_turn_shows_the_core_the_router_and_each_attempt_with_the_failover(
+    tmp_path: Path,
+) -> None:
     telemetry, _, spans = in_memory()
     down = ScriptedProvider("runpod", fail_before=ProviderUnavailable("cold", provider="runpod"), job_prefix="rp")
     await ask(tmp_path, telemetry, {"runpod": down, "local": ScriptedProvider("local")})
     finished = {s.name: s for s in spans.get_finished_spans()}
-    chat, first, second = finished["chat jamie"], finished["attempt runpod"], finished["attempt local"]
-    job = finished["job rp-1"]
-    assert {s.context.trace_id for s in (chat, first, second, job)} == {chat.context.trace_id}
-    assert first.parent is not None and first.parent.span_id == chat.context.span_id
-    assert second.parent is not None and second.parent.span_id == chat.context.span_id
+    chat, route = finished["chat jamie"], finished["route jamie"]
+    first, second, job = finished["attempt runpod"], finished["attempt local"], finished["job rp-1"]
+    assert {s.context.trace_id for s in (chat, route, first, second, job)} == {chat.context.trace_id}
+    assert route.parent is not None and route.parent.span_id == chat.context.span_id
+    assert first.parent is not None and first.parent.span_id == route.context.span_id
+    assert second.parent is not None and second.parent.span_id == route.context.span_id
+    assert dict(route.attributes or {}) == {
+        "gen_ai.request.model": "jamie",
+        "pete.route.chain": ("runpod:jamie-8b", "local:smollm2"),
+        "pete.route.winner": "local",
+        "pete.route.attempts": 2,
+        "pete.route.hedges": 0,
+        "pete.route.failovers": 1,
+        "pete.route.bridges": 0,
+    }
     assert job.parent is not None and job.parent.span_id == first.context.span_id
     assert (first.attributes or {})["pete.attempt.kind"] == "primary"
     assert (first.attributes or {})["pete.attempt.outcome"] == "failed"
@@ -239,3 +252,155 @@ def test_the_grafana_dashboard_queries_only_series_pete_exports() -> None:
         assert names <= exported | labels, f"{expr} names {names - exported - labels}, which Pete does not export"
         assert names & exported, f"{expr} names no series"
     assert any("gen_ai_client_token_usage" in q for q in queries)
+
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+CALLER_TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+
+def tree(spans: InMemorySpanExporter) -> dict[str, Any]:
+    return {s.name: s for s in spans.get_finished_spans()}
+
+
+def parent_of(span: Any) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+async def test_a_vapi_turn_is_one_trace_under_the_face_span_continuing_the_callers_traceparent(tmp_path: Path) -> None:
+    import httpx
+
+    from pete_mcp.app import build_app
+    from pete_vapi import vapi_face
+    from tests.support.vapi_stack import assert_vapi_stream, chat_body
+
+    telemetry, _, spans = in_memory()
+    settings = Settings(data_dir=tmp_path, hedging=False)
+    core = build_core(
+        settings,
+        providers={"runpod": ScriptedProvider("runpod", job_prefix="rp"), "local": ScriptedProvider("local")},
+        registry=registry(),
+        telemetry=telemetry,
+    )
+    app = build_app(core, faces=[vapi_face(core)])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as client,
+    ):
+        response = await client.post(
+            "/vapi/chat/completions",
+            json=chat_body(("user", "When is rent due?"), call_id="call-7"),
+            headers={"traceparent": CALLER_TRACEPARENT},
+        )
+    assert response.status_code == 200 and assert_vapi_stream(response.text).content == "Hello there."
+    got = tree(spans)
+    face, chat, route = got["POST /vapi/chat/completions"], got["chat jamie"], got["route jamie"]
+    attempt, job = got["attempt runpod"], got["job rp-1"]
+    assert {format(s.context.trace_id, "032x") for s in got.values()} == {CALLER_TRACE}
+    assert parent_of(face) == int(CALLER_SPAN, 16) and face.kind is SpanKind.SERVER
+    assert parent_of(chat) == face.context.span_id and parent_of(route) == chat.context.span_id
+    assert parent_of(attempt) == route.context.span_id and parent_of(job) == attempt.context.span_id
+    assert face.end_time >= chat.end_time  # the face's span covers the whole streamed reply
+    assert dict(face.attributes or {}) == {
+        "http.request.method": "POST",
+        "http.route": "/vapi/chat/completions",
+        "pete.face": "vapi",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "jamie",
+        "pete.vapi.stream": True,
+        "gen_ai.conversation.id": "call-7",
+    }
+
+
+async def test_an_mcp_run_prompt_is_one_trace_under_its_tools_call_span_continuing_meta_traceparent(
+    tmp_path: Path,
+) -> None:
+    from mcp import Client
+
+    from pete_mcp.faces.mcp.server import build_mcp_server
+
+    telemetry, _, spans = in_memory()
+    settings = Settings(data_dir=tmp_path, hedging=False)
+    core = build_core(
+        settings,
+        providers={"runpod": ScriptedProvider("runpod"), "local": ScriptedProvider("local")},
+        registry=registry(),
+        telemetry=telemetry,
+    )
+    async with core, Client(build_mcp_server(core), raise_exceptions=True) as client:
+        result = await client.call_tool(
+            "run_prompt",
+            {"prompt": "When is rent due?", "conversation_id": "new"},
+            meta={"traceparent": CALLER_TRACEPARENT},  # pyright: ignore[reportArgumentType]
+        )
+    assert result.structured_content is not None and result.structured_content["status"] == "completed"
+    got = tree(spans)
+    face, chat = got["tools/call run_prompt"], got["chat jamie"]
+    assert format(face.context.trace_id, "032x") == CALLER_TRACE == format(chat.context.trace_id, "032x")
+    assert parent_of(chat) == face.context.span_id and face.kind is SpanKind.SERVER
+    attrs = dict(face.attributes or {})
+    assert attrs["gen_ai.tool.name"] == "run_prompt" and attrs["mcp.method.name"] == "tools/call"
+    assert attrs["gen_ai.request.model"] == "jamie" and str(attrs["pete.job.id"]).startswith("job-")
+    assert attrs["gen_ai.conversation.id"] == (chat.attributes or {})["gen_ai.conversation.id"] != "new"
+
+
+async def test_a_dashboard_prompt_span_covers_the_streamed_body_and_continues_the_callers_trace(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from pete_mcp.app import build_app
+    from pete_mcp.faces.dashboard import dashboard_face
+
+    telemetry, _, spans = in_memory()
+    settings = Settings(data_dir=tmp_path, hedging=False, mcp_token="dash-token-123")  # pyright: ignore[reportCallIssue]
+    core = build_core(
+        settings,
+        providers={"runpod": ScriptedProvider("runpod"), "local": ScriptedProvider("local")},
+        registry=registry(),
+        telemetry=telemetry,
+    )
+    app = build_app(core, faces=[dashboard_face(core, services=False)])
+    headers = {"Authorization": "Bearer dash-token-123", "traceparent": CALLER_TRACEPARENT}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765") as client,
+    ):
+        response = await client.post("/api/prompt", json={"prompt": "When is rent due?"}, headers=headers)
+    assert response.status_code == 200 and '"type": "done"' in response.text.replace('":"', '": "')
+    got = tree(spans)
+    face, chat = got["POST /api/prompt"], got["chat jamie"]
+    assert format(face.context.trace_id, "032x") == CALLER_TRACE and parent_of(face) == int(CALLER_SPAN, 16)
+    assert parent_of(chat) == face.context.span_id and face.end_time >= chat.end_time
+    assert (face.attributes or {})["pete.face"] == "dashboard"
+
+
+def test_with_tracing_off_a_face_builds_no_span_and_no_attributes() -> None:
+    from opentelemetry import trace
+
+    from pete_mcp.metrics import face_span
+
+    def attributes() -> dict[str, str]:
+        raise AssertionError("attributes are built only while tracing")
+
+    with face_span(trace.NoOpTracer(), "POST /vapi/chat/completions", attributes, carrier=attributes) as span:
+        assert span is None
+        assert not trace.get_current_span().get_span_context().is_valid
+
+
+def test_the_worker_reads_the_traceparent_a_queue_job_carries() -> None:
+    from pete_mcp.contract import normalize_job_input, parse_job_input
+
+    job = ChatJob(model="m", messages=[Message(role="user", content="hi")], trace=CALLER_TRACEPARENT)
+    normalized = normalize_job_input(job.model_dump(exclude_none=True))
+    parsed = parse_job_input(normalized.data)
+    assert isinstance(parsed, ChatJob) and parsed.trace == CALLER_TRACEPARENT
+    assert "trace" not in normalized.ignored
+
+
+def test_the_openai_route_body_carries_the_traceparent_in_openais_metadata() -> None:
+    from pete_mcp.core import chat_body
+
+    body = chat_body("m", [Message(role="user", content="hi")], ChatOptions(), stream=True, traceparent="tp")
+    assert body["metadata"] == {"traceparent": "tp"}
+    assert "metadata" not in chat_body("m", [Message(role="user", content="hi")], ChatOptions(), stream=True)

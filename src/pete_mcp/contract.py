@@ -213,6 +213,7 @@ class _LooseChat(BaseModel):
     sampling_params: dict[str, Any] = {}
     stream: bool = True
     request_id: str | None = None
+    trace: str | None = None
 
     @model_validator(mode="after")
     def _messages_or_prompt(self) -> _LooseChat:
@@ -256,6 +257,8 @@ def normalize_job_input(raw: Any, *, default_model: str | None = None) -> Normal
         data["messages"] = [{"role": "user", "content": loose.prompt}]
     if loose.request_id is not None:
         data["request_id"] = loose.request_id
+    if loose.trace is not None:
+        data["trace"] = loose.trace  # the gateway's traceparent: the worker's span joins the turn's trace
     return NormalizedInput(data, tuple(ignored))
 
 

@@ -31,6 +31,7 @@ from .auth import LlmAuth
 from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame
 from .redact import redact
 from .responder import Responder, turn_options
+from .tracing import turn_span
 from .wire import ChatCompletionRequest
 
 __all__ = ["LLM_PATHS", "CustomLlmEndpoint"]
@@ -89,7 +90,8 @@ class CustomLlmEndpoint:
         else:
             sink = CompletionBody(model=model)
         try:
-            hung_up = await self._run_until_disconnect(request, sink, receive)
+            with turn_span(self.responder.core, scope, request):  # the turn's trace, from here to the last frame
+                hung_up = await self._run_until_disconnect(request, sink, receive)
         except Exception:  # the responder finishes every turn itself; this is the last line of defence
             log.exception("VAPI Custom LLM turn for call %s escaped its responder", request.call_id)
             hung_up = False

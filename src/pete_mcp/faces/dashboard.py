@@ -43,6 +43,7 @@ from pete_mcp.metrics import (
 )
 
 from ._face import Face
+from ._tracing import traced_prompt
 from .auth import DASHBOARD_SCOPES, build_verifier, missing_scope_message
 from .cli_token import CliToken
 from .desk_api import desk_routes
@@ -295,7 +296,8 @@ class DashboardApi:
             except PeteError as exc:
                 yield sse_frame({"type": "error", "code": exc.code, "message": str(exc)})
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+        frames = traced_prompt(self.core, request, turn, stream())  # the turn's trace, over the whole body
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def deploy(self, request: Request) -> JSONResponse:
         if refused := await self.refuse(request, "deploy"):

@@ -37,6 +37,7 @@ from pete_mcp.core import (
     Store,
     TextDelta,
     WarmsForCalls,
+    close_stream,
 )
 from pete_mcp.core.errors import QualityGateRefused
 from pete_mcp.core.eval_scores import QualityGate
@@ -266,16 +267,20 @@ class Core:
         completion: Completion | None = None
         conversation = CONVERSATION.set(turn.conversation_id)  # a provider may keep the call on one worker
         try:
-            async for event in self.router.stream(spec, context, turn.options, stop=job.stop):
-                if isinstance(event, Completion):
-                    completion = event
-                    continue
-                if isinstance(event, JobStarted):
-                    job.job_id = event.job_id
-                elif job.first_token_at is None:
-                    job.first_token_at = self.jobs.clock()
-                    job.status = "streaming"
-                yield event
+            events = self.router.stream(spec, context, turn.options, stop=job.stop)
+            try:
+                async for event in events:
+                    if isinstance(event, Completion):
+                        completion = event
+                        continue
+                    if isinstance(event, JobStarted):
+                        job.job_id = event.job_id
+                    elif job.first_token_at is None:
+                        job.first_token_at = self.jobs.clock()
+                        job.status = "streaming"
+                    yield event
+            finally:  # closed here, not later by the garbage collector: the router's span ends in order
+                await close_stream(events)
         except PeteError as exc:
             self.jobs.finished(job, status="cancelled" if isinstance(exc, Cancelled) else "failed", error=str(exc))
             rec = self._record(spec, turn, None, outcome=exc.code, error=str(exc))
@@ -325,6 +330,11 @@ class Core:
             completion,
             turn.conversation_id,
         )
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        """The tracer every span of a turn comes from (the faces' too): a no-op one while tracing is off."""
+        return self.router.tracer
 
     def _turn_span(self, spec: ModelSpec, turn: ChatTurn) -> trace.Span | None:
         """The core's span of one turn (`chat {alias}`), under the face's span; None while tracing is off."""

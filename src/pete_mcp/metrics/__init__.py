@@ -10,7 +10,7 @@ from ._recorder import Metrics
 from ._records import RequestRecord
 from .service import run_metrics_service
 from .snapshot import AlertEntry, StorageFigures
-from .telemetry import Telemetry, span_attributes
+from .telemetry import Telemetry, face_span, span_attributes
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -19,6 +19,7 @@ __all__ = [
     "RequestRecord",
     "StorageFigures",
     "Telemetry",
+    "face_span",
     "fleet_snapshot",
     "prometheus_name",
     "prometheus_registry",

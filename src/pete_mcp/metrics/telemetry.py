@@ -13,6 +13,11 @@ Recording stays off the hot path: `Metrics.record` only appends; the fold hands 
 a Prometheus scrape and an OTLP export interval call. Tracing is off (a no-op tracer) unless an
 exporter is configured, so an untraced request pays nothing for spans.
 
+Spans: each face opens a SERVER span for its turn (`face_span`: `POST /vapi/chat/completions`,
+`tools/call run_prompt`, `POST /api/prompt`), continuing a caller's W3C `traceparent` when one
+comes in; the core's `chat {alias}`, the router's `route {alias}`, each `attempt {provider}` and
+`job {id}` nest under it (docs/metrics-and-alerts.md, "Traces", draws the tree).
+
 An OTLP collector that is down never reaches a caller: the export runs in the SDK's background
 thread; a failed export is counted (`export_failures`) and logged once per failure streak.
 """
@@ -21,7 +26,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +44,8 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
 
 from ._histogram import GENAI_DURATION_BUCKETS, GENAI_TTFT_BUCKETS
 from ._records import RequestRecord
@@ -48,6 +56,7 @@ __all__ = [
     "TOKEN_USAGE",
     "TTFT",
     "Telemetry",
+    "face_span",
     "span_attributes",
 ]
 
@@ -82,6 +91,40 @@ def span_attributes(rec: RequestRecord) -> dict[str, Any]:
     elif rec.finish_reason:
         attrs["gen_ai.response.finish_reasons"] = (rec.finish_reason,)
     return attrs
+
+
+def _remote_parent(carrier: Mapping[str, str] | None) -> Any:
+    """The caller's trace context from a W3C `traceparent` in `carrier`, or None (keep the current context).
+
+    A missing or malformed header gives None, so the span nests under whatever is current
+    (an MCP request's `_meta` context) or starts a new trace; an empty context would orphan it.
+    """
+    if not carrier or "traceparent" not in carrier:
+        return None
+    parent = TraceContextTextMapPropagator().extract(carrier)
+    return parent if trace.get_current_span(parent).get_span_context().is_valid else None
+
+
+_UNTRACED: AbstractContextManager[None] = nullcontext()
+
+
+def face_span(
+    tracer: trace.Tracer,
+    name: str,
+    attributes: Callable[[], Mapping[str, AttributeValue]],
+    *,
+    carrier: Callable[[], Mapping[str, str] | None] | None = None,
+) -> AbstractContextManager[trace.Span | None]:
+    """A face's SERVER span of one turn, current while the block runs; None (and no work) while tracing is off.
+
+    `attributes` and `carrier` are called only when tracing is on; the carrier (an HTTP
+    request's headers) continues the caller's trace when it holds a W3C `traceparent`. The
+    core's span and everything below it nest under this one.
+    """
+    if isinstance(tracer, trace.NoOpTracer):
+        return _UNTRACED
+    parent = _remote_parent(carrier()) if carrier is not None else None
+    return tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes())
 
 
 @dataclass

@@ -34,7 +34,17 @@ from anyio.abc import TaskGroup
 from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
-from pete_mcp.core import ConfigError, EventBus, ModelProvider, ModelSpec, Route, StreamEvent, served_options
+from pete_mcp.core import (
+    Completion,
+    ConfigError,
+    EventBus,
+    ModelProvider,
+    ModelSpec,
+    Route,
+    StreamEvent,
+    close_stream,
+    served_options,
+)
 
 from ._attempt import RouterStats, Watchdogs
 from ._race import Race, StopHandle
@@ -137,8 +147,23 @@ class Router:
         self.stats.requests += 1
         self.hedge.budget.earn()
         race = Race(self, self._tg, spec, routes, messages, served_options(spec, options), stop)
-        async for event in race.run():
-            yield event
+        if isinstance(self.tracer, trace.NoOpTracer):  # tracing off: no span, no context switch
+            async for event in race.run():
+                yield event
+            return
+        with self.tracer.start_as_current_span(
+            f"route {spec.alias}",
+            attributes={"gen_ai.request.model": spec.alias, "pete.route.chain": [_route_name(r) for r in race.routes]},
+        ) as span:
+            events = race.run()
+            try:
+                async for event in events:
+                    if isinstance(event, Completion):
+                        span.set_attribute("pete.route.winner", event.provider)
+                    yield event
+            finally:
+                await close_stream(events)  # here, inside the span: its attempts end before it does
+                span.set_attributes(_race_attributes(race))
 
     # --- breaker events -----------------------------------------------------------------------
     def _breaker_changed(self, provider: str, old: BreakerState, new: BreakerState, reason: str) -> None:
@@ -154,3 +179,18 @@ class Router:
         elif new is BreakerState.CLOSED:
             log.warning("provider %s is back up", provider)
             self.events.publish("provider.up", provider=provider, reason=reason, source="breaker")
+
+
+def _route_name(route: Route) -> str:
+    return f"{route.provider}:{route.model}"
+
+
+def _race_attributes(race: Race) -> dict[str, int]:
+    """How the race went, on the router's span: attempts by kind (each attempt is its own child span)."""
+    kinds = [attempt.kind for attempt in race.attempts]
+    return {
+        "pete.route.attempts": len(kinds),
+        "pete.route.hedges": kinds.count("hedge"),
+        "pete.route.failovers": kinds.count("failover"),
+        "pete.route.bridges": kinds.count("bridge"),
+    }

@@ -163,7 +163,7 @@ async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) ->
     finish = "stop"
     usage = Usage()
     model = chat.model
-    body = chat_body(chat.model, chat.messages, chat.options, stream=True, num_ctx=True)  # our worker reads it
+    body = chat_body(chat.model, chat.messages, chat.options, stream=True, num_ctx=True, traceparent=chat.trace)
     chunks = client.openai_chat_stream(body)
     # Closing `chunks` closes the HTTP stream: hanging up is how this route stops its job.
     run_id: object = None

@@ -5,17 +5,20 @@ Each tool is a thin translation to a core call; errors map once through `tool_er
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from opentelemetry import trace
 from pydantic import Field
 
 from pete_mcp.core import ConfigError, PeteError
 from pete_mcp.gateway import Core
+from pete_mcp.metrics import face_span
 from pete_mcp.ops import (
     RUNPOD_NOT_CONFIGURED_HINT,
     Deployer,
@@ -54,6 +57,28 @@ from .views import health_view, job_view, model_list, rollout_view, waiting_hint
 __all__ = ["register_tools"]
 
 
+def _prompt_span(core: Core, ctx: Context) -> AbstractContextManager[trace.Span | None]:
+    """The MCP face's span of one `run_prompt` (MCP's convention: `tools/call run_prompt`, SERVER).
+
+    It continues the caller's trace: the `_meta.traceparent` the SDK has made current, else a
+    W3C `traceparent` header on an HTTP transport. Nothing is built while tracing is off.
+    """
+
+    def attributes() -> dict[str, str]:
+        return {
+            "mcp.method.name": "tools/call",
+            "gen_ai.tool.name": "run_prompt",
+            "gen_ai.operation.name": "execute_tool",
+            "jsonrpc.request.id": ctx.request_id,
+            "pete.face": "mcp",
+        }
+
+    def carrier() -> Mapping[str, str] | None:
+        return None if trace.get_current_span().get_span_context().is_valid else ctx.headers
+
+    return face_span(core.tracer, "tools/call run_prompt", attributes, carrier=carrier)
+
+
 def register_tools(
     mcp: MCPServer,
     core: Core,
@@ -89,11 +114,16 @@ def register_tools(
         returns status 'waiting' or 'generating' with a job_id: call get_job(job_id) to collect it.
         """
         exchange = [(m.role, m.content) for m in messages] if messages is not None else None
-        with tool_errors():
-            turn = prompt_turn(prompt, exchange, model, conversation_id, max_tokens, temperature)
-            turn = await fit_turn(core, turn)  # as a VAPI turn; refuses what cannot fit
-            job = tracker.start(turn)
-        return await _await_job(job, ctx, time_budget_s, total=max_tokens)
+        with _prompt_span(core, ctx) as span:  # the turn's trace; its job may outlive the call
+            with tool_errors():
+                turn = prompt_turn(prompt, exchange, model, conversation_id, max_tokens, temperature)
+                turn = await fit_turn(core, turn)  # as a VAPI turn; refuses what cannot fit
+                job = tracker.start(turn)
+            if span is not None:
+                span.set_attributes({"gen_ai.request.model": job.alias, "pete.job.id": job.id})
+                if turn.conversation_id:
+                    span.set_attribute("gen_ai.conversation.id", turn.conversation_id)
+            return await _await_job(job, ctx, time_budget_s, total=max_tokens)
 
     async def _await_job(
         job: TrackedJob, ctx: Context, budget_s: float, *, total: int | None, raise_failure: bool = True
