@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from pete_mcp.core import ConfigError, Settings, Store
+from pete_mcp.core import ConfigError, Settings, Store, StoreError
 from pete_mcp.core.conversations import unseen_messages
-from pete_mcp.core.storage import MIGRATIONS, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+from pete_mcp.core.storage import MIGRATIONS, Conn, PostgresEngine, engine_from_settings, redact_url, to_pyformat
 
 pytestmark = pytest.mark.anyio
 
@@ -108,6 +108,53 @@ async def test_state_round_trips_and_inserts_return_their_ids(db_settings: dict[
         store.close()
     assert value == "jamie-big" and second == first + 1
     assert rows[0]["at"] == 1700000000.25  # timestamps keep sub-second precision on both engines
+
+
+async def test_a_transaction_reads_its_own_writes_and_counts_the_rows_it_changed(db_settings: dict[str, Any]) -> None:
+    """On PostgreSQL statements are pipelined: a read or a row count must still see everything before it."""
+    store = open_store(db_settings)
+
+    def txn(c: Conn) -> tuple[Any, int, int, int]:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("a", '"1"', 1.0))
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("b", '"2"', 1.0))
+        seen = c.execute("SELECT value FROM kv WHERE key = ?", ("b",)).fetchone()
+        both = c.execute("UPDATE kv SET updated_at = ? WHERE key IN (?, ?)", (2.0, "a", "b")).rowcount
+        none = c.execute("UPDATE kv SET updated_at = ? WHERE key = ?", (2.0, "missing")).rowcount
+        gone = c.execute("DELETE FROM kv WHERE key = ?", ("a",)).rowcount
+        return seen, both, none, gone
+
+    try:
+        seen, both, none, gone = await store.write(txn)
+        left = [r["key"] for r in await store.query("SELECT key FROM kv WHERE key IN (?, ?)", ("a", "b"))]
+    finally:
+        store.close()
+    assert seen == {"value": '"2"'} and (both, none, gone) == (2, 0, 1)
+    assert left == ["b"]
+
+
+async def test_a_transaction_that_fails_part_way_leaves_nothing_and_the_next_one_goes_through(
+    db_settings: dict[str, Any],
+) -> None:
+    store = open_store(db_settings)
+
+    def broken_sql(c: Conn) -> None:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("x", '"1"', 1.0))
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("x", '"2"', 1.0))  # same key
+
+    def broken_code(c: Conn) -> None:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("y", '"1"', 1.0))
+        raise ValueError("the caller's own bug")
+
+    try:
+        with pytest.raises(StoreError):
+            await store.write(broken_sql)
+        with pytest.raises(ValueError):
+            await store.write(broken_code)
+        await store.set_state("z", 3)
+        keys = [r["key"] for r in await store.query("SELECT key FROM kv WHERE key IN (?, ?, ?)", ("x", "y", "z"))]
+    finally:
+        store.close()
+    assert keys == ["z"]
 
 
 async def test_migrations_apply_once_and_record_their_versions(db_settings: dict[str, Any]) -> None:
