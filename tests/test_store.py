@@ -12,6 +12,7 @@ import pytest
 from pete_mcp.core import ConfigError, Settings, Store, StoreError
 from pete_mcp.core.conversations import unseen_messages
 from pete_mcp.core.storage import MIGRATIONS, Conn, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -202,6 +203,27 @@ async def test_a_database_created_by_the_release_before_migrations_upgrades_in_p
     assert minutes == [{"replica": "", "minute": 60}]
     assert ticket == 1002  # the release's ticket numbering carries on
     assert len(versions) == len(MIGRATIONS)
+
+
+async def test_writes_after_a_postgres_restart_go_through_on_a_fresh_connection(
+    postgres_server: PostgresServer,
+) -> None:
+    """The pooled connection is dead after a restart; a write (with or without a read in it) that
+    the server never answered runs again on a new one, so the caller sees no error."""
+    store = Store(PostgresEngine(postgres_server.create_database(), min_size=1, max_size=1))
+    store.open()
+    try:
+        await store.set_state("k", 1)
+        postgres_server.stop()
+        postgres_server.start()
+        await store.set_state("k", 2)  # writes only
+        postgres_server.stop()
+        postgres_server.start()
+        new = await store.append_unseen("c1", [m("user", "hi")], source="t", unseen=unseen_messages)  # reads first
+        state, thread = await store.get_state("k"), await store.thread("c1")
+    finally:
+        store.close()
+    assert state == 2 and [x["content"] for x in new] == ["hi"] and [t["content"] for t in thread] == ["hi"]
 
 
 async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:
