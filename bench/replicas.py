@@ -4,11 +4,12 @@ Two gateways, each `pete_mcp.app.build_app` with the VAPI face under uvicorn in 
 identical but for the store: one on SQLite (WAL, in a temporary data dir), one on PostgreSQL
 (a server this script starts with initdb + pg_ctl on a free loopback port, or `--database-url`).
 The model is an in-process stand-in that streams three words at once, so the figures are the
-gateway and its store, not a model. Each request is one turn of its own call: the route syncs
-the resent conversation (one write transaction), reads the thread for context, streams, then
-stores the reply and the turn's timing. TTFT = request sent → first frame with non-empty
-`content`. The two targets are measured in interleaved rounds (new order each round) so drift
-on a shared machine hits both alike.
+gateway and its store, not a model. Each request is one turn of its own call: the route looks
+up the caller (the call board), syncs the resent conversation (one write transaction, which
+also gives the turn its context), streams, then stores the reply and the turn's timing.
+TTFT = request sent → first frame with non-empty `content`. Drift on a shared machine must hit
+both targets alike: at c=1 they alternate request by request (each pair in a random order); at
+higher concurrency they run in interleaved rounds (new order each round).
 
 `--round-trips` counts instead the PostgreSQL round trips a turn waits on before its first token:
 the gateway reaches the server through a loopback proxy that holds every client→server packet
@@ -206,6 +207,11 @@ async def measure(targets: dict[str, str], requests: int, rounds: int, levels: l
             await batch(http, url, 20, 4)
         for _ in range(rounds):
             for c in levels:
+                if c == 1:
+                    for _ in range(requests):
+                        for name in random.sample(list(targets), len(targets)):
+                            results[c][name].append(await ttft(http, targets[name]))
+                    continue
                 order = list(targets)
                 random.shuffle(order)
                 for name in order:

@@ -226,6 +226,23 @@ async def test_writes_after_a_postgres_restart_go_through_on_a_fresh_connection(
     assert state == 2 and [x["content"] for x in new] == ["hi"] and [t["content"] for t in thread] == ["hi"]
 
 
+async def test_a_deferred_flush_applies_to_its_own_transaction_only(postgres_url: str) -> None:
+    """`defer_flush` must not leak to the next transaction on the same pooled connection."""
+    store = Store(PostgresEngine(postgres_url, min_size=1, max_size=1))
+    store.open()
+
+    def deferred(c: Conn) -> Any:
+        c.defer_flush()
+        return c.execute("SHOW synchronous_commit").fetchone()
+
+    try:
+        inside = await store.write(deferred)
+        after = await store.write(lambda c: c.execute("SHOW synchronous_commit").fetchone())
+    finally:
+        store.close()
+    assert inside == {"synchronous_commit": "off"} and after == {"synchronous_commit": "on"}
+
+
 async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:
     store = Store(PostgresEngine(postgres_url))
     store.open()

@@ -29,6 +29,7 @@ from pete_mcp.contract import Message
 
 from .errors import InputError, StoreUnavailable
 from .models import ModelSpec
+from .storage import Conn
 from .store import Store, append_txn, unseen_txn
 
 __all__ = [
@@ -218,7 +219,9 @@ class Conversations:
 
         VAPI resends the entire conversation every turn; this stores each message once, in one
         transaction, so duplicate deliveries of a turn cannot store it twice (on any replica).
-        While the database is away the resend is spooled whole and de-duplicated on replay.
+        Its commit does not wait for the disk (`Conn.defer_flush`): what it stores comes again in
+        the next resend, and the reply's commit right after flushes it anyway. While the
+        database is away the resend is spooled whole and de-duplicated on replay.
         """
         payload = [m.model_dump(exclude_none=True) for m in messages]
         if not len(self.store.spool):
@@ -229,8 +232,14 @@ class Conversations:
                 committed[:] = [*thread, *(_as_stored(m) for m in new)]  # under the lock: the thread at commit
                 return new
 
+            store_unseen = unseen_txn(conversation_id, payload, source=source, unseen=pick)
+
+            def txn(conn: Conn) -> list[dict[str, Any]]:
+                conn.defer_flush()  # VAPI sends the whole transcript again next turn: no wait for the disk
+                return store_unseen(conn)
+
             try:
-                new = await self.store.append_unseen(conversation_id, payload, source=source, unseen=pick)
+                new = await self.store.write(txn)
             except StoreUnavailable:
                 pass
             else:

@@ -101,6 +101,9 @@ class _Conn:
     def notify(self, channel: str, payload: str) -> None:
         self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
+    def defer_flush(self) -> None:
+        self._conn.execute("SET LOCAL synchronous_commit TO OFF")  # queued: no round trip of its own
+
 
 class PostgresEngine:
     name = "postgres"
