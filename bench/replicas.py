@@ -42,6 +42,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from _delay_proxy import delay_proxy, open_links
+
 PROMPT = "You are Jamie. Answer in one short sentence."
 
 
@@ -223,40 +225,6 @@ async def measure(targets: dict[str, str], requests: int, rounds: int, levels: l
 DELAYS_S = (0.020, 0.060)
 
 
-async def delay_proxy(target_port: int, delay: list[float]) -> tuple[asyncio.AbstractServer, int]:
-    """A loopback TCP proxy to `target_port` that delivers each client→server chunk `delay[0]` s late, in order."""
-    loop = asyncio.get_running_loop()
-
-    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool) -> None:
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                at, data = await queue.get()
-                if not data:
-                    break
-                await asyncio.sleep(max(0.0, at - loop.time()))
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        task = asyncio.ensure_future(deliver())
-        try:
-            while data := await reader.read(65536):
-                queue.put_nowait((loop.time() + (delay[0] if delayed else 0.0), data))
-        except ConnectionError:
-            pass
-        queue.put_nowait((0.0, b""))
-        await task
-
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pump(client_r, server_w, True), pump(server_r, client_w, False), return_exceptions=True)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, int(server.sockets[0].getsockname()[1])
-
-
 async def count_round_trips(database_url: str, root: Path, samples: int = 9) -> dict[str, float]:
     """Round trips a turn waits on: the TTFT's growth per second of added client→server delay.
 
@@ -294,6 +262,8 @@ async def count_round_trips(database_url: str, root: Path, samples: int = 9) -> 
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)  # its shutdown goes through the proxy in this loop
         server.close()
+        if open_links:  # the gateway is gone: its connections through the proxy wind down
+            await asyncio.wait(set(open_links), timeout=5)
 
 
 def main() -> None:
