@@ -1,6 +1,7 @@
 """The PostgreSQL engine: several gateway replicas on one server (psycopg 3, psycopg-pool).
 
-Writes run in a pooled connection's transaction; migrations run under a transaction-scoped
+Writes run in a pooled connection's transaction, pipelined (a round trip per read, not per
+statement; see `PostgresEngine.write`); migrations run under a transaction-scoped
 advisory lock, so replicas starting together apply each migration once. `Conn.notify` is
 `pg_notify` (delivered at commit) and `watch` LISTENs on a dedicated connection that reconnects.
 Leadership is a session advisory lock held on its own connection: when the leader's process
