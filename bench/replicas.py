@@ -4,14 +4,21 @@ Two gateways, each `pete_mcp.app.build_app` with the VAPI face under uvicorn in 
 identical but for the store: one on SQLite (WAL, in a temporary data dir), one on PostgreSQL
 (a server this script starts with initdb + pg_ctl on a free loopback port, or `--database-url`).
 The model is an in-process stand-in that streams three words at once, so the figures are the
-gateway and its store, not a model. Each request is one turn of its own call: the route syncs
-the resent conversation (one write transaction), reads the thread for context, streams, then
-stores the reply and the turn's timing. TTFT = request sent → first frame with non-empty
-`content`. The two targets are measured in interleaved rounds (new order each round) so drift
-on a shared machine hits both alike.
+gateway and its store, not a model. Each request is one turn of its own call: the route looks
+up the caller (the call board), syncs the resent conversation (one write transaction, which
+also gives the turn its context), streams, then stores the reply and the turn's timing.
+TTFT = request sent → first frame with non-empty `content`. Drift on a shared machine must hit
+both targets alike: at c=1 they alternate request by request (each pair in a random order); at
+higher concurrency they run in interleaved rounds (new order each round).
+
+`--round-trips` counts instead the PostgreSQL round trips a turn waits on before its first token:
+the gateway reaches the server through a loopback proxy that holds every client→server packet
+for 20 ms, then 60 ms; the TTFT grows by the added delay once per round trip, so the
+growth divided by 40 ms is the count.
 
     uv run pete bench replicas
     uv run pete bench replicas -- --requests 300 --rounds 5 --concurrency 1,32
+    uv run pete bench replicas -- --round-trips
 """
 
 from __future__ import annotations
@@ -28,11 +35,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from _delay_proxy import delay_proxy, open_links
 
 PROMPT = "You are Jamie. Answer in one short sentence."
 
@@ -126,11 +136,11 @@ def start_postgres(root: Path) -> tuple[str, list[str]]:
 
 
 # --- the client side ---------------------------------------------------------------------------------------
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+async def wait_ready(url: str, exited: Callable[[], bool], timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if exited():
                 raise SystemExit(f"a gateway exited during start ({url})")
             try:
                 if (await http.get(f"{url}/healthz", timeout=1)).status_code == 200:
@@ -140,20 +150,26 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float =
     raise SystemExit(f"{url} did not start")
 
 
-def body(call_id: str) -> dict[str, Any]:
+def body(call_id: str, turns: int = 1) -> dict[str, Any]:
+    said: list[dict[str, str]] = [{"role": "system", "content": PROMPT}]
+    for i in range(turns):
+        if i:
+            said.append({"role": "assistant", "content": "Rent is due on the first."})
+        said.append({"role": "user", "content": "When is rent due?" if not i else f"And after {i} more?"})
     return {
         "model": "jamie",
         "stream": True,
-        "messages": [{"role": "system", "content": PROMPT}, {"role": "user", "content": "When is rent due?"}],
+        "messages": said,
         "call": {"id": call_id, "type": "inboundPhoneCall"},
         "customer": {"number": "+15550000000"},
     }
 
 
-async def ttft(http: httpx.AsyncClient, url: str) -> float:
+async def ttft(http: httpx.AsyncClient, url: str, call_id: str = "", turns: int = 1) -> float:
     started = time.perf_counter()
     first: float | None = None
-    async with http.stream("POST", f"{url}/vapi/chat/completions", json=body(f"bench-{uuid.uuid4().hex}")) as r:
+    payload = body(call_id or f"bench-{uuid.uuid4().hex}", turns)
+    async with http.stream("POST", f"{url}/vapi/chat/completions", json=payload) as r:
         async for line in r.aiter_lines():  # read to the end: the turn's writes finish inside the request
             if (
                 first is None
@@ -193,11 +209,61 @@ async def measure(targets: dict[str, str], requests: int, rounds: int, levels: l
             await batch(http, url, 20, 4)
         for _ in range(rounds):
             for c in levels:
+                if c == 1:
+                    for _ in range(requests):
+                        for name in random.sample(list(targets), len(targets)):
+                            results[c][name].append(await ttft(http, targets[name]))
+                    continue
                 order = list(targets)
                 random.shuffle(order)
                 for name in order:
                     results[c][name] += await batch(http, targets[name], requests, c)
     return {c: {name: (pct(v, 0.5), pct(v, 0.99), len(v)) for name, v in per.items()} for c, per in results.items()}
+
+
+# --- round trips: a proxy that delays the gateway's packets to PostgreSQL ---------------------------------
+DELAYS_S = (0.020, 0.060)
+
+
+async def count_round_trips(database_url: str, root: Path, samples: int = 9) -> dict[str, float]:
+    """Round trips a turn waits on: the TTFT's growth per second of added client→server delay.
+
+    Median TTFT at two delays; (t_long - t_short) / (long - short) is the count, whatever else
+    the turn costs. For a call's first turn and for a later turn of the same call.
+    """
+    delay = [DELAYS_S[0]]
+    parts = urlsplit(database_url)
+    server, port = await delay_proxy(int(parts.port or 5432), delay)
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
+    gw_port = free_port()
+    cmd = [sys.executable, __file__, "--serve", "postgres", "--port", str(gw_port), "--data-dir", str(root / "rt")]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, "--database-url", proxied, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{gw_port}"
+    medians: dict[str, list[float]] = {"first turn": [], "later turn": []}
+    try:
+        await wait_ready(url, lambda: proc.returncode is not None, timeout_s=120)
+        async with httpx.AsyncClient(timeout=60) as http:
+            for _ in range(2):  # warm: pool, prepared statements
+                await ttft(http, url)
+            for d in DELAYS_S:
+                delay[0] = d
+                first, later = [], []
+                for _ in range(samples):
+                    call = f"bench-{uuid.uuid4().hex}"
+                    first.append(await ttft(http, url, call, 1))
+                    later.append(await ttft(http, url, call, 2))
+                medians["first turn"].append(sorted(first)[samples // 2])
+                medians["later turn"].append(sorted(later)[samples // 2])
+        span = DELAYS_S[1] - DELAYS_S[0]
+        return {name: (m[1] - m[0]) / span for name, m in medians.items()}
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)  # its shutdown goes through the proxy in this loop
+        server.close()
+        if open_links:  # the gateway is gone: its connections through the proxy wind down
+            await asyncio.wait(set(open_links), timeout=5)
 
 
 def main() -> None:
@@ -209,6 +275,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per target, level and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument(
+        "--round-trips", action="store_true", help="count the PostgreSQL round trips before the first token"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port, args.database_url, args.data_dir)
@@ -222,6 +291,12 @@ def main() -> None:
         if not url:
             (root / "pg").mkdir()
             url, stop_pg = start_postgres(root / "pg")
+        if args.round_trips:
+            trips = asyncio.run(count_round_trips(url, root))
+            print("PostgreSQL round trips before the first token (TTFT growth per unit of added latency):")
+            for name, value in trips.items():
+                print(f"  {name}: {value:.2f}")
+            return
         targets: dict[str, str] = {}
         for engine in ("sqlite", "postgres"):
             port = free_port()
@@ -240,7 +315,7 @@ def main() -> None:
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             targets[engine] = f"http://127.0.0.1:{port}"
         for proc, target in zip(procs, targets.values(), strict=True):
-            asyncio.run(wait_ready(target, proc))
+            asyncio.run(wait_ready(target, lambda p=proc: p.poll() is not None))
         levels = [int(c) for c in args.concurrency.split(",")]
         figures = asyncio.run(measure(targets, args.requests, args.rounds, levels))
     finally:

@@ -136,3 +136,40 @@ async def test_a_new_core_on_the_same_database_carries_the_whole_conversation(db
     ]
     assert [m["content"] for m in thread][-2:] == ["When can someone come?", "OK"]
     assert len(thread) == 6
+
+
+@pytest.mark.anyio
+async def test_a_synced_turns_context_is_the_thread_its_sync_stored(db_settings: dict[str, Any]) -> None:
+    """The context after `sync` comes from the sync's own transaction; it must equal a fresh read."""
+    settings = Settings(**db_settings)
+    spec = registry().get("big")
+    resent = [
+        Message(role="system", content="You are Jamie, on a call."),
+        Message(role="user", content="Is unit 4B free?"),
+        Message.model_validate({"role": "assistant", "tool_calls": [call("t1")]}),
+        Message.model_validate({"role": "tool", "content": "free", "tool_call_id": "t1"}),
+        Message(role="assistant", content="It is."),
+        Message(role="user", content="Great, book a viewing."),
+    ]
+    async with build_core(settings, providers={"p": ScriptedProvider("p")}, registry=registry()) as core:
+        await core.conversations.sync("call-1", resent[:2], source="vapi")  # an earlier turn
+        new = await core.conversations.sync("call-1", resent, source="vapi")
+        handed_over = await core.conversations.context("call-1", spec)
+        read_back = await core.conversations.context("call-1", spec)  # used once: this one reads the store
+    assert [m.content for m in new] == ["", "free", "It is.", "Great, book a viewing."]
+    assert handed_over == read_back
+    assert handed_over[0].content == "You are Jamie, on a call." and len(handed_over) == 6
+
+
+@pytest.mark.anyio
+async def test_what_a_turn_appends_after_its_sync_is_in_its_next_context(db_settings: dict[str, Any]) -> None:
+    spec = registry().get("big")
+    async with build_core(Settings(**db_settings), providers={"p": ScriptedProvider("p")}, registry=registry()) as core:
+        await core.conversations.sync("call-1", [Message(role="user", content="hi")], source="vapi")
+        await core.conversations.record_reply("call-1", "Hello!", source="vapi", model="m", provider="p")
+        context = await core.conversations.context("call-1", spec)
+    assert [(m.role, m.content) for m in context] == [
+        ("system", "You are Jamie."),
+        ("user", "hi"),
+        ("assistant", "Hello!"),
+    ]

@@ -9,9 +9,10 @@ from typing import Any
 import anyio
 import pytest
 
-from pete_mcp.core import ConfigError, Settings, Store
+from pete_mcp.core import ConfigError, Settings, Store, StoreError
 from pete_mcp.core.conversations import unseen_messages
-from pete_mcp.core.storage import MIGRATIONS, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+from pete_mcp.core.storage import MIGRATIONS, Conn, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -110,6 +111,53 @@ async def test_state_round_trips_and_inserts_return_their_ids(db_settings: dict[
     assert rows[0]["at"] == 1700000000.25  # timestamps keep sub-second precision on both engines
 
 
+async def test_a_transaction_reads_its_own_writes_and_counts_the_rows_it_changed(db_settings: dict[str, Any]) -> None:
+    """On PostgreSQL statements are pipelined: a read or a row count must still see everything before it."""
+    store = open_store(db_settings)
+
+    def txn(c: Conn) -> tuple[Any, int, int, int]:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("a", '"1"', 1.0))
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("b", '"2"', 1.0))
+        seen = c.execute("SELECT value FROM kv WHERE key = ?", ("b",)).fetchone()
+        both = c.execute("UPDATE kv SET updated_at = ? WHERE key IN (?, ?)", (2.0, "a", "b")).rowcount
+        none = c.execute("UPDATE kv SET updated_at = ? WHERE key = ?", (2.0, "missing")).rowcount
+        gone = c.execute("DELETE FROM kv WHERE key = ?", ("a",)).rowcount
+        return seen, both, none, gone
+
+    try:
+        seen, both, none, gone = await store.write(txn)
+        left = [r["key"] for r in await store.query("SELECT key FROM kv WHERE key IN (?, ?)", ("a", "b"))]
+    finally:
+        store.close()
+    assert seen == {"value": '"2"'} and (both, none, gone) == (2, 0, 1)
+    assert left == ["b"]
+
+
+async def test_a_transaction_that_fails_part_way_leaves_nothing_and_the_next_one_goes_through(
+    db_settings: dict[str, Any],
+) -> None:
+    store = open_store(db_settings)
+
+    def broken_sql(c: Conn) -> None:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("x", '"1"', 1.0))
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("x", '"2"', 1.0))  # same key
+
+    def broken_code(c: Conn) -> None:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES (?, ?, ?)", ("y", '"1"', 1.0))
+        raise ValueError("the caller's own bug")
+
+    try:
+        with pytest.raises(StoreError):
+            await store.write(broken_sql)
+        with pytest.raises(ValueError):
+            await store.write(broken_code)
+        await store.set_state("z", 3)
+        keys = [r["key"] for r in await store.query("SELECT key FROM kv WHERE key IN (?, ?, ?)", ("x", "y", "z"))]
+    finally:
+        store.close()
+    assert keys == ["z"]
+
+
 async def test_migrations_apply_once_and_record_their_versions(db_settings: dict[str, Any]) -> None:
     store = open_store(db_settings)
     store.close()
@@ -155,6 +203,44 @@ async def test_a_database_created_by_the_release_before_migrations_upgrades_in_p
     assert minutes == [{"replica": "", "minute": 60}]
     assert ticket == 1002  # the release's ticket numbering carries on
     assert len(versions) == len(MIGRATIONS)
+
+
+async def test_writes_after_a_postgres_restart_go_through_on_a_fresh_connection(
+    postgres_server: PostgresServer,
+) -> None:
+    """The pooled connection is dead after a restart; a write (with or without a read in it) that
+    the server never answered runs again on a new one, so the caller sees no error."""
+    store = Store(PostgresEngine(postgres_server.create_database(), min_size=1, max_size=1))
+    store.open()
+    try:
+        await store.set_state("k", 1)
+        postgres_server.stop()
+        postgres_server.start()
+        await store.set_state("k", 2)  # writes only
+        postgres_server.stop()
+        postgres_server.start()
+        new = await store.append_unseen("c1", [m("user", "hi")], source="t", unseen=unseen_messages)  # reads first
+        state, thread = await store.get_state("k"), await store.thread("c1")
+    finally:
+        store.close()
+    assert state == 2 and [x["content"] for x in new] == ["hi"] and [t["content"] for t in thread] == ["hi"]
+
+
+async def test_a_deferred_flush_applies_to_its_own_transaction_only(postgres_url: str) -> None:
+    """`defer_flush` must not leak to the next transaction on the same pooled connection."""
+    store = Store(PostgresEngine(postgres_url, min_size=1, max_size=1))
+    store.open()
+
+    def deferred(c: Conn) -> Any:
+        c.defer_flush()
+        return c.execute("SHOW synchronous_commit").fetchone()
+
+    try:
+        inside = await store.write(deferred)
+        after = await store.write(lambda c: c.execute("SHOW synchronous_commit").fetchone())
+    finally:
+        store.close()
+    assert inside == {"synchronous_commit": "off"} and after == {"synchronous_commit": "on"}
 
 
 async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:

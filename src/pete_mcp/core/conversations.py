@@ -5,6 +5,12 @@ serving model's context window: the newest whole turns that fit, a tool call nev
 its result. Because it is rebuilt from the store for every turn, it survives model switches,
 provider failover and a restart.
 
+A turn that resends its whole conversation (`sync`, VAPI) gets its context from the same
+transaction that stored it: the sync reads the thread under the conversation's lock, so the
+thread it read plus what it appended is the thread at commit, and the turn's `context` uses that
+instead of reading it again (one database round trip less before the first token). This
+hand-over lives in the turn's own task context and is used once.
+
 While the database is unreachable a turn still gets its context: writes go to the store's
 spool (replayed in order when it is back) and the thread is kept in memory until then.
 """
@@ -15,12 +21,15 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from pete_mcp.contract import Message
 
 from .errors import InputError, StoreUnavailable
 from .models import ModelSpec
+from .storage import Conn
 from .store import Store, append_txn, unseen_txn
 
 __all__ = [
@@ -160,6 +169,36 @@ def unseen_messages(thread: Sequence[dict[str, Any]], incoming: Sequence[dict[st
     return list(incoming[last_match + 1 :])
 
 
+def _as_stored(message: dict[str, Any]) -> dict[str, Any]:
+    """`message` as the store gives it back: content never missing, the rest kept."""
+    return {
+        "role": message["role"],
+        "content": message.get("content") or "",
+        **{k: v for k, v in message.items() if k not in ("role", "content")},
+    }
+
+
+@dataclass(slots=True)
+class _Committed:
+    """The thread of `conversation_id` as a sync's transaction committed it, for this turn's context."""
+
+    conversation_id: str
+    thread: list[dict[str, Any]] | None
+
+
+# Per turn (the task context a face answers the turn in, inherited by its child tasks).
+_COMMITTED: ContextVar[_Committed | None] = ContextVar("pete_committed_thread", default=None)
+
+
+def _forget_committed(conversation_id: str) -> list[dict[str, Any]] | None:
+    """Take (and drop) this turn's committed thread of `conversation_id`, if it has one."""
+    committed = _COMMITTED.get()
+    if committed is None or committed.conversation_id != conversation_id:
+        return None
+    thread, committed.thread = committed.thread, None
+    return thread
+
+
 class Conversations:
     def __init__(self, store: Store, *, offline_limit: int = 1000) -> None:
         self.store = store
@@ -180,15 +219,32 @@ class Conversations:
 
         VAPI resends the entire conversation every turn; this stores each message once, in one
         transaction, so duplicate deliveries of a turn cannot store it twice (on any replica).
-        While the database is away the resend is spooled whole and de-duplicated on replay.
+        Its commit does not wait for the disk (`Conn.defer_flush`): what it stores comes again in
+        the next resend, and the reply's commit right after flushes it anyway. While the
+        database is away the resend is spooled whole and de-duplicated on replay.
         """
         payload = [m.model_dump(exclude_none=True) for m in messages]
         if not len(self.store.spool):
+            committed: list[dict[str, Any]] = []
+
+            def pick(thread: list[dict[str, Any]], incoming: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+                new = unseen_messages(thread, incoming)
+                committed[:] = [*thread, *(_as_stored(m) for m in new)]  # under the lock: the thread at commit
+                return new
+
+            store_unseen = unseen_txn(conversation_id, payload, source=source, unseen=pick)
+
+            def txn(conn: Conn) -> list[dict[str, Any]]:
+                conn.defer_flush()  # VAPI sends the whole transcript again next turn: no wait for the disk
+                return store_unseen(conn)
+
             try:
-                new = await self.store.append_unseen(conversation_id, payload, source=source, unseen=unseen_messages)
-                return [Message.model_validate(m) for m in new]
+                new = await self.store.write(txn)
             except StoreUnavailable:
                 pass
+            else:
+                _COMMITTED.set(_Committed(conversation_id, committed))
+                return [Message.model_validate(m) for m in new]
         seen = self._offline.get(conversation_id, [])
         new = unseen_messages(seen, payload) if seen else payload
         self._remember(conversation_id, new)
@@ -218,6 +274,7 @@ class Conversations:
         """Append raw message dicts (tool-call exchanges too); spooled while the database is away."""
         if not messages:
             return
+        _forget_committed(conversation_id)
         txn = append_txn(conversation_id, messages, source=source, model=model, provider=provider)
         if not await self.store.write_or_defer(f"messages of {conversation_id}", txn):
             self._remember(conversation_id, messages)
@@ -247,8 +304,12 @@ class Conversations:
 
         The thread's own (latest) system message wins over the model's default prompt; the
         window is the serving model's, so a switch to a smaller model keeps the newest turns.
+        Right after this turn's `sync` the thread is the one that sync committed (not read again).
         """
-        thread = await self._thread(conversation_id)
+        committed = _forget_committed(conversation_id)
+        thread = committed if committed is not None and not len(self.store.spool) else None
+        if thread is None:
+            thread = await self._thread(conversation_id)
         system = [m for m in thread if m["role"] == "system"][-1:]
         if not system and spec.system_prompt:
             system = [{"role": "system", "content": spec.system_prompt}]

@@ -1,6 +1,7 @@
 """The PostgreSQL engine: several gateway replicas on one server (psycopg 3, psycopg-pool).
 
-Writes run in a pooled connection's transaction; migrations run under a transaction-scoped
+Writes run in a pooled connection's transaction, pipelined (a round trip per read, not per
+statement; see `PostgresEngine.write`); migrations run under a transaction-scoped
 advisory lock, so replicas starting together apply each migration once. `Conn.notify` is
 `pg_notify` (delivered at commit) and `watch` LISTENs on a dedicated connection that reconnects.
 Leadership is a session advisory lock held on its own connection: when the leader's process
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -48,41 +50,60 @@ def _scrub(text: str, url: str) -> str:
 
 
 class _Result:
-    __slots__ = ("_cur",)
+    """One statement's result. Its statement may still be queued in the pipeline: the first look
+    at it sends what is queued and waits for the results (one round trip for all of them)."""
 
-    def __init__(self, cur: psycopg.Cursor[Row]) -> None:
-        self._cur = cur
+    __slots__ = ("_conn", "_cur")
+
+    def __init__(self, conn: _Conn, cur: psycopg.Cursor[Row]) -> None:
+        self._conn, self._cur = conn, cur
+
+    def _ready(self) -> psycopg.Cursor[Row]:
+        if self._cur.pgresult is None:
+            self._conn.sync()
+        return self._cur
 
     @property
     def rowcount(self) -> int:
-        return self._cur.rowcount
+        return self._ready().rowcount
 
     def fetchone(self) -> Row | None:
-        return self._cur.fetchone() if self._cur.description else None
+        cur = self._ready()
+        return cur.fetchone() if cur.description else None
 
     def fetchall(self) -> list[Row]:
-        return self._cur.fetchall() if self._cur.description else []
+        cur = self._ready()
+        return cur.fetchall() if cur.description else []
 
 
 class _Conn:
-    __slots__ = ("_conn", "ran")
+    """A transaction in pipeline mode: statements are queued, and go to the server together when a
+    result is first needed (or at commit), so a transaction costs a round trip per read, not per
+    statement."""
 
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
-        self._conn = conn
-        self.ran = 0  # statements that went through (a retry is safe only while this is 0)
+    __slots__ = ("_conn", "_pipeline", "answered")
+
+    def __init__(self, conn: psycopg.Connection[Row], pipeline: psycopg.Pipeline) -> None:
+        self._conn, self._pipeline = conn, pipeline
+        self.answered = False  # the server answered something (a retry is safe only while this is False)
+
+    def sync(self) -> None:
+        """Send what is queued and wait for every result."""
+        self._pipeline.sync()
+        self.answered = True
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
-        result = _Result(self._conn.execute(to_pyformat(sql), params))  # pyright: ignore[reportArgumentType]
-        self.ran += 1
-        return result
+        return _Result(self, self._conn.execute(to_pyformat(sql), params))  # pyright: ignore[reportArgumentType]
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._conn.cursor() as cur:
             cur.executemany(to_pyformat(sql), rows)  # pyright: ignore[reportArgumentType]
-        self.ran += 1
 
     def notify(self, channel: str, payload: str) -> None:
         self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def defer_flush(self) -> None:
+        self._conn.execute("SET LOCAL synchronous_commit TO OFF")  # queued: no round trip of its own
 
 
 class PostgresEngine:
@@ -148,18 +169,34 @@ class PostgresEngine:
         return self._pool
 
     def write(self, fn: Callable[[Any], T]) -> T:
-        """One transaction. A pooled connection a server restart broke fails on its first statement
-        (nothing done yet): the pool drops it and the transaction runs once more on another.
-        No per-checkout probe: it would cost every transaction a round trip."""
+        """One transaction, pipelined: BEGIN and the statements before the first read go in one
+        round trip, the rest and COMMIT in the next (a transaction that reads nothing: two).
+
+        BEGIN/COMMIT are sent as statements: psycopg's `transaction()` inside a pipeline syncs on
+        entry and exit, which would cost two more round trips. A pooled connection a server
+        restart broke fails before the server answers anything: the pool drops it and the
+        transaction runs once more on another. COMMIT never goes out in the first batch, so a
+        failure there cannot hide a commit. No per-checkout probe: it would cost every
+        transaction a round trip."""
         for attempt in (1, 2):
             with self._require_pool().connection() as conn:
-                wrapped = _Conn(conn)
+                wrapped: _Conn | None = None
                 try:
-                    with conn.transaction():
-                        return fn(wrapped)
+                    with conn.pipeline() as pipeline:
+                        wrapped = _Conn(conn, pipeline)
+                        conn.execute("BEGIN")
+                        result = fn(wrapped)
+                        if not wrapped.answered:
+                            wrapped.sync()
+                        conn.execute("COMMIT")
+                    return result
                 except psycopg.OperationalError:
-                    if attempt == 2 or wrapped.ran or not conn.closed:
+                    if attempt == 2 or (wrapped is not None and wrapped.answered) or not conn.closed:
                         raise
+                finally:
+                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                        with contextlib.suppress(psycopg.Error):
+                            conn.rollback()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]:

@@ -38,6 +38,17 @@ class Conn(Protocol):
         """Tell other replicas `payload` on `channel` when this transaction commits (no-op on one process)."""
         ...
 
+    def defer_flush(self) -> None:
+        """Let this transaction's commit return before its log reaches the disk.
+
+        For writes whose content is sent again anyway (a resent transcript): a crash of the
+        database server in the next fraction of a second may lose the transaction (whole, never
+        half), and the next ordinary commit on the server makes it durable. Visibility, locks and
+        order are unchanged. PostgreSQL: `synchronous_commit = off` for this transaction only;
+        SQLite: already so for every commit (WAL with synchronous=NORMAL).
+        """
+        ...
+
 
 @lru_cache(maxsize=512)
 def to_pyformat(sql: str) -> str:

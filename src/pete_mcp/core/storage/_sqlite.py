@@ -58,6 +58,9 @@ class _Conn:
     def notify(self, channel: str, payload: str) -> None:
         return None  # one process: nobody else to tell
 
+    def defer_flush(self) -> None:
+        return None  # WAL with synchronous=NORMAL: no commit waits for the disk
+
 
 class SQLiteEngine:
     name = "sqlite"
