@@ -100,6 +100,9 @@ class CallBook:
             self.core.events.publish("call.started", call_id=call_id, source=source, live_calls=len(self._live))
         return new
 
+    def is_live(self, call_id: str) -> bool:
+        return call_id in self._live
+
     def end(self, call_id: str | None, *, reason: str) -> bool:
         """Mark a call over; publishes `call.ended` if it was live."""
         if not call_id or self._live.pop(call_id, None) is None:
