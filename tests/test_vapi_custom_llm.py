@@ -228,3 +228,22 @@ async def test_the_openai_client_streams_from_the_real_model_through_the_vapi_ro
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
     assert thread[-2:] == [("user", "Say hello to a tenant."), ("assistant", text)]
+
+
+async def test_turn_timings_of_calls_that_end_together_are_all_stored_in_order(tmp_path: Path) -> None:
+    # Turns that end while another turn's timing is being written share the next write.
+    async def call(stack: object, n: int) -> None:
+        first = chat_body(("user", f"Question {n}?"), call_id=f"call-{n}")
+        second = chat_body(
+            ("user", f"Question {n}?"), ("assistant", "Hello there."), ("user", "And?"), call_id=f"call-{n}"
+        )
+        for body in (first, second):
+            assert (await stack.chat(body)).status_code == 200  # type: ignore[attr-defined]
+
+    async with vapi_stack(tmp_path, {"p": ScriptedProvider("p")}) as stack:
+        async with anyio.create_task_group() as tg:
+            for n in range(12):
+                tg.start_soon(call, stack, n)
+        turns = [await stack.face.calls.turns(f"call-{n}") for n in range(12)]
+    assert [len(t) for t in turns] == [2] * 12
+    assert all(t[0]["at"] <= t[1]["at"] and t[0]["outcome"] == t[1]["outcome"] == "answer" for t in turns)
