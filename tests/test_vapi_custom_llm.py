@@ -11,6 +11,7 @@ import pytest
 
 import pete_vapi
 from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+from pete_vapi.chunks import ChunkStream
 from pete_vapi.custom_llm import LLM_PATHS
 from tests.support.scripted import ScriptedProvider
 from tests.support.standins import serving
@@ -37,6 +38,31 @@ async def test_a_turn_streams_frames_vapi_accepts_and_stores_both_sides(tmp_path
     said = assert_vapi_stream(response.text)
     assert (said.content, said.finish_reason, said.tool_calls) == ("Hello there.", "stop", [])
     assert thread == [("system", JAMIE_PROMPT), ("user", "Hi, is the office open?"), ("assistant", "Hello there.")]
+
+
+async def test_model_text_that_is_not_plain_ascii_reaches_the_caller_in_well_formed_frames(tmp_path: Path) -> None:
+    words = ("Café au lait ☕", ' costs "€3"', " \\ 日本語.")
+    async with vapi_stack(tmp_path, {"p": ScriptedProvider("p", words=words)}) as stack:
+        response = await stack.chat(chat_body(("user", "What does a coffee cost?")))
+    said = assert_vapi_stream(response.text)
+    assert (said.content, said.finish_reason) == ("".join(words), "stop")
+
+
+async def test_a_lone_surrogate_in_model_text_still_makes_a_json_frame() -> None:
+    # A model's escaped output can decode to a lone surrogate, which orjson refuses to encode.
+    sent: list[bytes] = []
+
+    async def send(message: dict[str, object]) -> None:
+        body = message.get("body")
+        if isinstance(body, bytes):
+            sent.append(body)
+
+    stream = ChunkStream(send, model="jamie")
+    await stream.start()
+    await stream.content("a \ud800 b")
+    await stream.finish("stop")
+    said = assert_vapi_stream(b"".join(sent).decode())
+    assert (said.content, said.finish_reason) == ("a \ud800 b", "stop")
 
 
 async def test_the_published_request_shape_is_answered_on_every_path(tmp_path: Path) -> None:
@@ -202,3 +228,22 @@ async def test_the_openai_client_streams_from_the_real_model_through_the_vapi_ro
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
     assert thread[-2:] == [("user", "Say hello to a tenant."), ("assistant", text)]
+
+
+async def test_turn_timings_of_calls_that_end_together_are_all_stored_in_order(tmp_path: Path) -> None:
+    # Turns that end while another turn's timing is being written share the next write.
+    async def call(stack: object, n: int) -> None:
+        first = chat_body(("user", f"Question {n}?"), call_id=f"call-{n}")
+        second = chat_body(
+            ("user", f"Question {n}?"), ("assistant", "Hello there."), ("user", "And?"), call_id=f"call-{n}"
+        )
+        for body in (first, second):
+            assert (await stack.chat(body)).status_code == 200  # type: ignore[attr-defined]
+
+    async with vapi_stack(tmp_path, {"p": ScriptedProvider("p")}) as stack:
+        async with anyio.create_task_group() as tg:
+            for n in range(12):
+                tg.start_soon(call, stack, n)
+        turns = [await stack.face.calls.turns(f"call-{n}") for n in range(12)]
+    assert [len(t) for t in turns] == [2] * 12
+    assert all(t[0]["at"] <= t[1]["at"] and t[0]["outcome"] == t[1]["outcome"] == "answer" for t in turns)

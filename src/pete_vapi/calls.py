@@ -15,6 +15,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+import anyio
+
 from pete_mcp.core.storage import Conn
 from pete_mcp.gateway import Core
 
@@ -24,6 +26,11 @@ from .wire import ServerMessage
 __all__ = ["CallBook", "EndOfCallReport", "parse_end_of_call_report"]
 
 log = logging.getLogger(__name__)
+
+_INSERT_TURN = (
+    "INSERT INTO vapi_turns(call_id, at, outcome, first_content_ms, model_ttft_ms, total_ms, held, job_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _iso_seconds(value: Any) -> float | None:
@@ -81,6 +88,8 @@ class CallBook:
         self.stale_after_s = stale_after_s
         self._live: dict[str, float] = {}
         self._next_prune = 0.0
+        self._turn_rows: list[tuple[Any, ...]] = []  # turn timings waiting for the write under way
+        self._turns_written: anyio.Event | None = None  # set when the write under way is done
 
     @property
     def live_count(self) -> int:
@@ -99,6 +108,9 @@ class CallBook:
             self.core.calls.started(call_id, source=source)
             self.core.events.publish("call.started", call_id=call_id, source=source, live_calls=len(self._live))
         return new
+
+    def is_live(self, call_id: str) -> bool:
+        return call_id in self._live
 
     def end(self, call_id: str | None, *, reason: str) -> bool:
         """Mark a call over; publishes `call.ended` if it was live."""
@@ -201,32 +213,52 @@ class CallBook:
     ) -> None:
         """Pete's own timing of one Custom LLM turn (request in → first content → end).
 
-        Spooled while the database is unreachable (the caller has been answered already).
+        Turns that end while an earlier one's row is being written go in the next write, one
+        transaction for all of them, in the order they ended (under load the single writer is
+        what every turn's own conversation write queues behind). Spooled while the database is
+        unreachable (the caller has been answered already).
         """
-        row = (
-            call_id,
-            time.time(),
-            outcome,
-            None if first_content_s is None else first_content_s * 1000,
-            None if model_ttft_s is None else model_ttft_s * 1000,
-            total_s * 1000,
-            int(held),
-            job_id,
+        self._turn_rows.append(
+            (
+                call_id,
+                time.time(),
+                outcome,
+                None if first_content_s is None else first_content_s * 1000,
+                None if model_ttft_s is None else model_ttft_s * 1000,
+                total_s * 1000,
+                int(held),
+                job_id,
+            )
         )
-        await self.core.store.write_or_defer(
-            f"turn timing of call {call_id}",
-            lambda c: c.execute(
-                "INSERT INTO vapi_turns(call_id, at, outcome, first_content_ms, model_ttft_ms, total_ms, held, "
-                "job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            ),
-        )
+        if self._turns_written is not None:
+            return  # the write under way takes this row in its next round
+        self._turns_written = anyio.Event()
+        try:
+            while self._turn_rows:
+                rows, self._turn_rows = self._turn_rows, []
+                try:
+                    await self.core.store.write_or_defer(
+                        f"turn timing of call {rows[0][0]}" + (f" and {len(rows) - 1} more" if len(rows) > 1 else ""),
+                        lambda c, rows=rows: c.executemany(_INSERT_TURN, rows),
+                    )
+                except anyio.get_cancelled_exc_class():
+                    self._turn_rows[:0] = rows  # not written: the next turn's write takes them first
+                    raise
+        finally:
+            self._turns_written.set()
+            self._turns_written = None
+
+    async def _turns_settled(self) -> None:
+        """Wait for a turn-timing write under way (so a read sees every turn that has ended)."""
+        if self._turns_written is not None:
+            await self._turns_written.wait()
 
     async def call(self, call_id: str) -> dict[str, Any] | None:
         rows = await self.core.store.query("SELECT * FROM vapi_calls WHERE call_id = ?", (call_id,))
         return rows[0] if rows else None
 
     async def turns(self, call_id: str) -> list[dict[str, Any]]:
+        await self._turns_settled()
         return await self.core.store.query("SELECT * FROM vapi_turns WHERE call_id = ? ORDER BY id", (call_id,))
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any, Literal, Protocol
 
+import orjson
 from starlette.types import Send
 
 from pete_mcp.core.sse import DONE, sse_frame
@@ -30,6 +31,22 @@ SSE_HEADERS = [
 ]
 
 ToolFrame = Literal["tool_calls", "function_call"]
+
+_OPEN_TAIL = b',"finish_reason":null}]}\n\n'  # a frame that does not finish the stream
+_OPEN_TAIL_AFTER_DELTA = b"}" + _OPEN_TAIL  # closes a `{"content":...` delta written inline
+_DONE_FRAME = sse_frame(DONE).encode()
+
+
+def _json(value: Any) -> bytes:
+    """Compact JSON bytes (orjson: the per-delta cost is CPU every concurrent call queues behind).
+
+    orjson refuses a lone UTF-16 surrogate, which a model's escaped output can hold; the standard
+    library writes it as an escape, so the frame stays well-formed either way.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def new_completion_id() -> str:
@@ -64,8 +81,10 @@ class ChunkStream:
             "created": int(time.time()),
             "model": model,
         }
-        # Every frame shares the envelope: encode it once, and only the delta per frame.
-        self._head = "data: " + json.dumps(envelope, separators=(",", ":"))[:-1] + ',"choices":[{"index":0,"delta":'
+        # Every frame shares the envelope: encode it once, and only the delta per frame (the
+        # content frame, one per model delta, only its text).
+        self._head = b"data: " + _json(envelope)[:-1] + b',"choices":[{"index":0,"delta":'
+        self._content_head = self._head + b'{"content":'
         self._tool_index = 0
         self._parts: list[str] = []
         self.finished = False
@@ -77,19 +96,20 @@ class ChunkStream:
     async def start(self) -> None:
         """Response headers and the role frame, sent at once so VAPI sees the stream open."""
         await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await self._frame({"role": "assistant", "content": ""}, None)
+        await self._frame({"role": "assistant", "content": ""})
 
     async def content(self, text: str) -> None:
         if text and self._open("content"):
             self._parts.append(text)
-            await self._frame({"content": text}, None)
+            frame = self._content_head + _json(text) + _OPEN_TAIL_AFTER_DELTA
+            await self._send({"type": "http.response.body", "body": frame, "more_body": True})
 
     async def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
         if not self._open("tool call"):
             return
         encoded = json.dumps(arguments, separators=(",", ":"))
         if self._tool_frame == "function_call":
-            await self._frame({"role": "assistant", "function_call": {"name": name, "arguments": encoded}}, None)
+            await self._frame({"role": "assistant", "function_call": {"name": name, "arguments": encoded}})
             return
         call = {
             "index": self._tool_index,
@@ -98,28 +118,26 @@ class ChunkStream:
             "function": {"name": name, "arguments": encoded},
         }
         self._tool_index += 1
-        await self._frame({"role": "assistant", "tool_calls": [call]}, None)
+        await self._frame({"role": "assistant", "tool_calls": [call]})
 
     async def finish(self, reason: str) -> None:
         if not self._open("finish"):
             return
         if reason == "tool_calls" and self._tool_frame == "function_call":
             reason = "function_call"
-        await self._frame({}, reason)
+        # The finish frame and `[DONE]` in one write: nothing may come between them anyway.
+        frame = self._head + b'{},"finish_reason":' + _json(reason) + b"}]}\n\n" + _DONE_FRAME
+        await self._send({"type": "http.response.body", "body": frame, "more_body": False})
         self.finished = True
-        await self._send({"type": "http.response.body", "body": sse_frame(DONE).encode(), "more_body": False})
 
     def _open(self, what: str) -> bool:
         if self.finished:
             log.warning("dropped a %s after the finish frame (VAPI ignores or fails on it)", what)
         return not self.finished
 
-    async def _frame(self, delta: dict[str, Any], finish_reason: str | None) -> None:
-        tail = (
-            ',"finish_reason":null}]}\n\n' if finish_reason is None else f',"finish_reason":"{finish_reason}"}}]}}\n\n'
-        )
-        frame = self._head + json.dumps(delta, separators=(",", ":")) + tail
-        await self._send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
+    async def _frame(self, delta: dict[str, Any]) -> None:
+        frame = self._head + _json(delta) + _OPEN_TAIL
+        await self._send({"type": "http.response.body", "body": frame, "more_body": True})
 
 
 class CompletionBody:

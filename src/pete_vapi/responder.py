@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.models import ModelSpec
@@ -136,29 +137,32 @@ class Responder:
             clock=TurnClock(self.budget),
             options=turn_options(request),
         )
-        try:
-            if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
-                if self.on_call_start is not None:
-                    self.on_call_start()
-                await self._show_caller(turn.call_id, request.caller_number)
-            incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
-            new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
-            heard = _latest_user_text(new)
-            if turn.call_id:
-                self.core.calls.said(turn.call_id, "caller", heard)
-                self.core.calls.set_state(turn.call_id, "answering")
-            hazard = detect_hazard(heard)
-            if hazard is not None:
-                await self._emergency(turn, hazard, sink)
-            else:
-                await self._answer(turn, sink)
-        except Exception:
-            log.exception("VAPI turn for call %s failed; apologising", turn.conversation_id)
-            if not sink.finished:
-                await self._apologise(turn, sink, reason="error")
-        finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                await self._settle(turn, sink)
+        # Side work of the turn (the caller's tenant, for the call board) runs beside it, off the
+        # path to the first token, and is over before the turn is.
+        async with anyio.create_task_group() as side:
+            try:
+                if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
+                    if self.on_call_start is not None:
+                        self.on_call_start()
+                    self._show_caller(turn.call_id, request.caller_number, side)
+                incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
+                new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
+                heard = _latest_user_text(new)
+                if turn.call_id:
+                    self.core.calls.said(turn.call_id, "caller", heard)
+                    self.core.calls.set_state(turn.call_id, "answering")
+                hazard = detect_hazard(heard)
+                if hazard is not None:
+                    await self._emergency(turn, hazard, sink)
+                else:
+                    await self._answer(turn, sink)
+            except Exception:
+                log.exception("VAPI turn for call %s failed; apologising", turn.conversation_id)
+                if not sink.finished:
+                    await self._apologise(turn, sink, reason="error")
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                    await self._settle(turn, sink)
 
     # --- the model path --------------------------------------------------------------------
     async def _answer(self, turn: _Turn, sink: ReplySink) -> None:
@@ -287,15 +291,21 @@ class Responder:
         await sink.finish("tool_calls")
 
     # --- the emergency path ----------------------------------------------------------------
-    async def _show_caller(self, call_id: str, number: str | None) -> None:
-        """Put the caller (masked) and their unit, when the number is a tenant's, on the operator's call board."""
-        tenant = ""
+    def _show_caller(self, call_id: str, number: str | None, side: TaskGroup) -> None:
+        """Put the caller (masked) on the operator's call board now, and their unit, when the number
+        is a tenant's, once `side` has looked it up (a store read the first token need not wait for)."""
+        self.core.calls.started(call_id, caller=mask_number(number) if number else "", source="vapi")
+        if number:
+            side.start_soon(self._show_tenant, call_id, number)
+
+    async def _show_tenant(self, call_id: str, number: str) -> None:
         try:
-            found = await self.desk.lookup_tenant(number) if number else None
-            tenant = f"unit {found.unit}, {found.property}" if found else ""
+            found = await self.desk.lookup_tenant(number)
         except Exception:
             log.exception("tenant lookup for the call board failed")
-        self.core.calls.started(call_id, caller=mask_number(number) if number else "", source="vapi", tenant=tenant)
+            return
+        if found and self.calls.is_live(call_id):
+            self.core.calls.started(call_id, source="vapi", tenant=f"unit {found.unit}, {found.property}")
 
     async def _emergency(self, turn: _Turn, hazard: Hazard, sink: ReplySink) -> None:
         """Transfer at once, then record and page; the words about the page wait for its outcome."""

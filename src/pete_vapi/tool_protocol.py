@@ -125,6 +125,9 @@ class ToolCallScanner:
 
 def _partial_open_suffix(text: str) -> int:
     """Length of the longest tail of `text` that is a proper prefix of `<tool_call>`."""
+    start = text.rfind("<", -(len(OPEN) - 1))
+    if start == -1:  # the common case, checked once per delta
+        return 0
     for size in range(min(len(OPEN) - 1, len(text)), 0, -1):
         if OPEN.startswith(text[-size:]):
             return size

@@ -13,14 +13,12 @@ caller can also cancel it explicitly.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
 from pete_mcp.core.errors import PeteError
 from pete_mcp.core.provider import JobStarted, TextDelta
@@ -91,23 +89,35 @@ class RoundResult:
     error: PeteError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    error: PeteError
+@dataclass
+class _Reading:
+    """What the round's watchdog needs to know about the reader (the request's own task)."""
+
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    waiting: bool = False  # the reader is awaiting the core's next event (safe to cancel there)
+    expired: Literal["late", "stalled"] | None = None  # the clock ran out: the round is over
 
 
-async def _pump(events: AsyncIterator[ChatEvent], send: MemoryObjectSendStream[ChatEvent | _Failure]) -> None:
-    async with send:
-        try:
-            async for event in events:
-                await send.send(event)
-        except PeteError as exc:
-            await send.send(_Failure(exc))
-        finally:
-            # Close the core's generator here, in this task, so the provider's stream closes now.
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+async def _watch(clock: TurnClock, reading: _Reading, on_late: Callable[[], Awaitable[None]]) -> None:
+    """Sleep to the clock's next point; there, ask for the holding phrase or end the round.
+
+    The clock moves as events arrive, so a wake-up before its time just sleeps the rest:
+    one timer per round instead of a deadline moved per event.
+    """
+    while True:
+        wait, holds = clock.next_wait(time.perf_counter())
+        if wait > 0:
+            await anyio.sleep(wait)
+            continue
+        if holds:
+            clock.held = True
+            with anyio.CancelScope(shield=True):  # said and stored whole, even if the round ends meanwhile
+                await on_late()
+            continue
+        reading.expired = "stalled" if clock.answered_at is not None else "late"
+        if reading.waiting:  # never cut a frame: the reader stops on its own after the event it handles
+            reading.scope.cancel()
+        return
 
 
 async def run_round(
@@ -123,83 +133,55 @@ async def run_round(
     `on_text` gets each model delta; `on_late` is awaited once when a holding phrase is due;
     `on_job` hears the upstream job id as soon as it is known (to cancel it on a disconnect).
     Any way out other than `done` cancels the stream (and so the upstream job).
+
+    The stream is read in the caller's task, event by event (no relay task or channel per
+    turn: at high concurrency every hop per delta is CPU the other calls queue behind); a
+    watchdog task holds the clock and cancels the read when the round runs out of time.
     """
     result = RoundResult()
     parts: list[str] = []
-
-    async def handle(item: ChatEvent | _Failure) -> bool:
-        """Take one event; True when the round is over."""
-        clock.last_event_at = time.perf_counter()
-        if isinstance(item, _Failure):
-            result.outcome, result.error = "failed", item.error
-            return True
-        if isinstance(item, JobStarted):
-            result.job_id = item.job_id
-            if on_job is not None:
-                on_job(item.job_id)
-            return False
-        if isinstance(item, TextDelta):
-            if clock.model_token_at is None:
-                clock.model_token_at = clock.last_event_at
-            text = item.text + coalesce()
-            parts.append(text)
-            await on_text(text)
-            return False
-        result.reply = item
-        result.job_id = result.job_id or item.completion.job_id
-        return True
-
-    send, receive = anyio.create_memory_object_stream[ChatEvent | _Failure](64)
-    held_back: list[ChatEvent | _Failure] = []
-
-    def coalesce() -> str:
-        """Text of the deltas already waiting, joined: one frame instead of many when the turn lags
-        behind the model (under load), never a wait when it does not."""
-        more: list[str] = []
-        while True:
-            try:
-                nxt = receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream):
-                break
-            if not isinstance(nxt, TextDelta):
-                held_back.append(nxt)
-                break
-            more.append(nxt.text)
-        return "".join(more)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_pump, events, send)
-        async with receive:
-            over = False
-            while not over:
-                holds = False
-                # One cancel scope per wait phase, its deadline moved per event (cheaper than a scope
-                # per event), and lifted while an event is handled so a send is never cut mid-frame.
-                with anyio.CancelScope() as waiting:
-                    while not over:
-                        if held_back:
-                            over = await handle(held_back.pop())
-                            continue
-                        wait, holds = clock.next_wait(time.perf_counter())
-                        waiting.deadline = anyio.current_time() + max(wait, 0.0)
-                        try:
-                            item = await receive.receive()
-                        except anyio.EndOfStream:
-                            result.outcome = "failed"
-                            result.error = PeteError("the model's stream ended without a reply.")
-                            over = True
-                            break
-                        waiting.deadline = math.inf
-                        over = await handle(item)
-                if over:
-                    break
-                if waiting.cancelled_caught and holds:
-                    clock.held = True
-                    await on_late()
-                    continue
-                result.outcome = "stalled" if clock.answered_at is not None else "late"
-                over = True
-        tg.cancel_scope.cancel()
+    reading = _Reading()
+    next_event = events.__anext__
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch, clock, reading, on_late)
+            with reading.scope:
+                while reading.expired is None:
+                    reading.waiting = True
+                    try:
+                        item = await next_event()
+                    except StopAsyncIteration:
+                        result.outcome = "failed"
+                        result.error = PeteError("the model's stream ended without a reply.")
+                        break
+                    except PeteError as exc:
+                        result.outcome, result.error = "failed", exc
+                        break
+                    finally:
+                        reading.waiting = False
+                    clock.last_event_at = time.perf_counter()
+                    if isinstance(item, TextDelta):
+                        if clock.model_token_at is None:
+                            clock.model_token_at = clock.last_event_at
+                        parts.append(item.text)
+                        await on_text(item.text)
+                    elif isinstance(item, JobStarted):
+                        result.job_id = item.job_id
+                        if on_job is not None:
+                            on_job(item.job_id)
+                    else:
+                        result.reply = item
+                        result.job_id = result.job_id or item.completion.job_id
+                        break
+            tg.cancel_scope.cancel()
+    finally:
+        # Close the core's generator now, in this task: its provider stream (and upstream job) closes with it.
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
+    if result.reply is None and reading.expired is not None and result.outcome == "done":
+        result.outcome = reading.expired
     result.text = "".join(parts)
     if result.outcome != "done":
         log.warning("model round ended %s after %.2fs: %s", result.outcome, clock.elapsed(), result.error or "")

@@ -14,6 +14,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -189,4 +190,14 @@ def run_up(settings: Settings, *, replicas: int = 1) -> int:
     except PeteError as exc:
         print(f"pete up: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_up(settings, replicas))
+    with asyncio.Runner(loop_factory=_event_loop()) as runner:
+        return runner.run(_up(settings, replicas))
+
+
+def _event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (as `pete serve`'s uvicorn picks it), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        return None
+    return uvloop.new_event_loop
