@@ -177,7 +177,7 @@ def legs_table(results: dict[int, dict[str, PathStats]]) -> str:
             lines.append(
                 f"| {concurrency} | {name} | {len(legs)} | {ms(pct([x.submit_s for x in legs], 50))} "
                 f"| {ms(pct([x.take_s for x in legs], 50))} | {ms(pct(worker, 50))}"
-                f"{'' if name == 'pete /stream' else ' (incl. model TTFT)'} "
+                f"{'' if name == 'pete /stream' else ' (first post: the opening frame)'} "
                 f"| {ms(pct([x.deliver_s for x in legs], 50))} | {ms(pct(worker, 90))} |"
             )
     return "\n".join(lines)
@@ -381,7 +381,8 @@ async def run(args: argparse.Namespace) -> str:
             *ratios(results),
             "",
             "Where the queue paths' time goes (the local endpoint's job record; *worker* = job taken → the "
-            "worker's first stream post, minus the model's TTFT on the `/stream` path):",
+            "worker's first stream post, minus the model's TTFT on the `/stream` path; on the OpenAI route the "
+            "first post is the worker's opening frame, so *deliver* holds the model's TTFT there):",
             "",
             legs_table(results),
             "",
