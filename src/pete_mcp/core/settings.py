@@ -384,8 +384,8 @@ class Settings(BaseSettings):
     )
     hedge_rescue_multiple: float | None = Field(
         default=2.0,
-        description="A reply with no first token after this many hedge delays is hedged even when the hedge "
-        "budget is spent (a rescue: it would be failed over anyway); empty = the budget always decides.",
+        description="A reply with no first token after this many times the route's recent p95 TTFT (unclamped) "
+        "is hedged even when the hedge budget is spent (a rescue); empty = the budget always decides.",
     )
 
     @property

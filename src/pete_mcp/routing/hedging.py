@@ -10,12 +10,12 @@ cap the extra requests with a token bucket so a slow primary can never double th
   clamped to [floor, ceiling], or a fixed `hedge_after_s` when one is configured.
 - `HedgeBudget` earns `ratio` of a token per request (at most `burst` saved); a speculative
   hedge spends one. Speculative hedges therefore stay below `ratio × requests + burst`.
-- A *rescue* is not speculative: once an attempt has gone `rescue_multiple` × the hedge delay
-  without a first token (twice the p95 point by default), a healthy reply is not coming soon,
+- A *rescue* is not speculative: once an attempt has gone `rescue_multiple` × its recent p95
+  TTFT without a first token (twice the p95, unclamped), a healthy reply is not coming soon,
   so the next route is started even when the budget is spent. The budget exists to stop a
   merely slow primary from doubling the load; a stuck one would be failed over anyway (by the
   first-token watchdog, unbudgeted), only later. A rescue costs the same one extra request,
-  sent seconds earlier, and only requests slower than twice the p95 point can trigger it.
+  sent seconds earlier, and only requests slower than twice the recent p95 can trigger it.
 """
 
 from __future__ import annotations
@@ -139,10 +139,15 @@ class HedgePolicy:
     def rescue_s(self, provider: str, model: str) -> float:
         """Seconds without a first token after which the next route is started whatever the budget.
 
-        `rescue_multiple` × the hedge delay (inf when rescues are off): the delay is the p95
-        point, so a healthy first token later than twice that is rare, and waiting on would
-        only end at the first-token watchdog, which fails over unbudgeted anyway.
+        `rescue_multiple` × the recent p95 TTFT, *not* clamped to the ceiling (and never before
+        the hedge delay); inf when rescues are off. A healthy first token later than twice the
+        p95 is rare, and waiting on would end only at the first-token watchdog, which fails over
+        unbudgeted anyway. Unclamped, the point follows a primary that gets slow across the board:
+        rescued replies teach the tracker their (lower-bound) wait, the p95 rises past it, and
+        the rescue point, twice that, moves beyond the new normal within a few dozen requests.
         """
         if self.rescue_multiple is None:
             return math.inf
-        return max(1.0, self.rescue_multiple) * self.delay_s(provider, model)
+        delay = self.delay_s(provider, model)
+        p95 = self.tracker.p95(provider, model)
+        return max(1.0, self.rescue_multiple) * max(delay, p95 or 0.0)
