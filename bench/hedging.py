@@ -309,7 +309,8 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"RunPod jobs, HTTP 503 on {args.error_share:.0%} of RunPod calls, {len(kills)} worker(s) killed mid-job. "
         f"Hedge delay at the start of the measured run: {delay} s (learned p95, clamped to 0.3–1.0 s); hedge "
         "budget 0.2 per request, burst 5; a reply still silent at twice the recent p95 TTFT (unclamped) is "
-        "hedged whatever the budget (a rescue). Hedging off still fails over at once on errors and after 10 s without a first token. "
+        "hedged whatever the budget (a rescue). Hedging off still fails over at once on errors and after 10 s "
+        "without a first token. "
         "*Hedges per request* = hedges sent / requests; *extra upstream requests* also counts failovers "
         "(every request beyond one per reply, cancelled losers included).",
         "",
