@@ -15,6 +15,8 @@ import pytest
 from gpu_handler.job_loop import PromptJobScaler, prompt_loop_supported
 from runpod.serverless.modules.worker_state import JobsProgress
 
+from tests.support.polling import eventually
+
 pytestmark = pytest.mark.anyio
 
 
@@ -67,12 +69,6 @@ class Script:
         )
 
 
-async def until(condition: Any, timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
 def test_the_installed_runpod_sdk_has_what_the_prompt_loop_overrides() -> None:
     assert prompt_loop_supported()
 
@@ -81,10 +77,10 @@ async def test_taken_jobs_run_at_most_concurrency_at_a_time_and_all_of_them_run(
     script = Script(count=5, concurrency=2)
     scaler = script.scaler()
     loops = asyncio.gather(scaler.get_jobs(None), scaler.run_jobs(None))  # pyright: ignore[reportArgumentType]
-    await until(lambda: script.running == 2)
+    await eventually(lambda: script.running == 2)
     assert script.started == ["job-0", "job-1"]
     script.release.set()
-    await until(lambda: len(script.started) == 5 and script.running == 0)
+    await eventually(lambda: len(script.started) == 5 and script.running == 0)
     scaler.kill_worker()
     await asyncio.wait_for(loops, timeout=10)
     assert script.most_running == 2
@@ -95,12 +91,12 @@ async def test_a_stop_signal_cancels_only_that_job() -> None:
     script = Script(count=2, concurrency=2)
     scaler = script.scaler()
     loops = asyncio.gather(scaler.get_jobs(None), scaler.run_jobs(None))  # pyright: ignore[reportArgumentType]
-    await until(lambda: script.running == 2)
+    await eventually(lambda: script.running == 2)
     assert await scaler.stop_job("job-0")
-    await until(lambda: script.running == 1)
+    await eventually(lambda: script.running == 1)
     assert script.cancelled == ["job-0"]
     script.release.set()
-    await until(lambda: script.running == 0)
+    await eventually(lambda: script.running == 0)
     scaler.kill_worker()
     await asyncio.wait_for(loops, timeout=10)
     assert set(scaler.jobs_tasks) == set()
@@ -110,7 +106,7 @@ async def test_shutdown_lets_running_jobs_finish() -> None:
     script = Script(count=1, concurrency=1)
     scaler = script.scaler()
     loops = asyncio.gather(scaler.get_jobs(None), scaler.run_jobs(None))  # pyright: ignore[reportArgumentType]
-    await until(lambda: script.running == 1)
+    await eventually(lambda: script.running == 1)
     scaler.kill_worker()
     await asyncio.sleep(0.3)  # longer than the loop's shutdown check
     assert not loops.done()  # still draining the running job
