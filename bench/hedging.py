@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import httpx
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.provider import StreamEvent, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.gateway import ChatTurn, Core, Reply, build_core
 from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
@@ -67,6 +68,24 @@ class Sample:
     failovers: int
     denied: int  # hedges the budget refused this request
     at: float  # when it started (time.monotonic)
+    instant: int = 0  # hedges sent at once (no idle worker)
+    rescues: int = 0  # hedges sent past the rescue point although the budget was spent
+    fallback_at: float | None = None  # when the fallback was asked, after the request started
+    fallback_ttft: float | None = None  # the fallback's own TTFT, when it gave one
+
+
+class TimedFallback(OpenAICompatibleProvider):
+    """The fallback, noting when its last call started and when its first text came."""
+
+    started: float | None = None
+    first_text: float | None = None
+
+    async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
+        self.started, self.first_text = time.monotonic(), None
+        async for event in super().stream(model, messages, options):
+            if isinstance(event, TextDelta) and self.first_text is None:
+                self.first_text = time.monotonic()
+            yield event
 
 
 @dataclass
@@ -106,6 +125,10 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
     budget = arm.core.router.hedge.budget
     # One request at a time per arm, so the differences below are this request's.
     hedges, failovers, denied = stats.hedges, stats.failovers, budget.denied
+    instant, rescues = stats.instant_hedges, stats.rescues
+    fallback = arm.core.router.providers["openrouter"]
+    assert isinstance(fallback, TimedFallback)
+    fallback.started = fallback.first_text = None
     started = time.perf_counter()
     started_at = time.monotonic()
     ttft: float | None = None
@@ -126,6 +149,12 @@ async def ask(arm: Arm, n: int, max_tokens: int, *, measure: bool = True) -> Non
                         stats.failovers - failovers,
                         budget.denied - denied,
                         at=started_at,
+                        instant=stats.instant_hedges - instant,
+                        rescues=stats.rescues - rescues,
+                        fallback_at=None if fallback.started is None else fallback.started - started_at,
+                        fallback_ttft=None
+                        if fallback.first_text is None or fallback.started is None
+                        else fallback.first_text - fallback.started,
                     )
                 )
     except Exception as exc:
@@ -141,7 +170,7 @@ def build_arm(
     )
     providers = {
         "runpod": RunPodProvider(client, use_openai_route=True),
-        "openrouter": OpenAICompatibleProvider(
+        "openrouter": TimedFallback(
             "openrouter", http, base_url=fallback_url + "/v1", timeout_s=120, first_token_timeout_s=120
         ),
     }
@@ -228,18 +257,20 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[float
 
 def table(arms: dict[str, Arm]) -> list[str]:
     rows = [
-        "| hedging | replies | failed | TTFT p50 | TTFT p95 | TTFT p99 | max | hedges | failovers "
-        "| extra upstream requests | served by |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| hedging | replies | failed | TTFT p50 | TTFT p95 | TTFT p99 | max | hedges (instant / rescue) "
+        "| failovers | hedges per request | extra upstream requests | served by |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for arm in arms.values():
         requests, hedges, failovers, extra = arm.extra()
+        instant = sum(x.instant for x in arm.samples)
+        rescues = sum(x.rescues for x in arm.samples)
         t = arm.ttfts
         served = ", ".join(f"{k} {v}" for k, v in sorted(arm.by_provider.items()))
         rows.append(
             f"| {arm.name} | {len(t)} | {len(arm.failed)} | {percentile(t, 50):.3f} s | {percentile(t, 95):.3f} s "
-            f"| {percentile(t, 99):.3f} s | {max(t):.3f} s | {hedges} | {failovers} "
-            f"| {extra} ({extra / max(1, requests):.0%}) | {served} |"
+            f"| {percentile(t, 99):.3f} s | {max(t):.3f} s | {hedges} ({instant} / {rescues}) | {failovers} "
+            f"| {hedges / max(1, requests):.0%} | {extra} ({extra / max(1, requests):.0%}) | {served} |"
         )
     return rows
 
@@ -248,6 +279,14 @@ def since_kill(sample: Sample, kills: list[float]) -> str:
     """How long after the latest worker kill a request started (kills restart a worker process)."""
     before = [sample.at - k for k in kills if k <= sample.at + 1.0]
     return f", {min(before):.1f} s after a kill" if before and min(before) < 15 else ""
+
+
+def fallback_note(sample: Sample) -> str:
+    """When the fallback was asked and how long its own first token took."""
+    if sample.fallback_at is None:
+        return ""
+    ttft = "no text" if sample.fallback_ttft is None else f"TTFT {sample.fallback_ttft:.2f} s"
+    return f" (fallback asked at {sample.fallback_at:.2f} s, {ttft})"
 
 
 def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: list[float], elapsed_s: float) -> str:
@@ -269,7 +308,11 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"arms asking at the same moment. Faults: a {args.stall_s:g} s cold start on {args.stall_share:.0%} of "
         f"RunPod jobs, HTTP 503 on {args.error_share:.0%} of RunPod calls, {len(kills)} worker(s) killed mid-job. "
         f"Hedge delay at the start of the measured run: {delay} s (learned p95, clamped to 0.3–1.0 s); hedge "
-        "budget 0.2 per request, burst 5. Hedging off still fails over at once on errors.",
+        "budget 0.2 per request, burst 5; a reply still silent at twice the recent p95 TTFT (unclamped) is "
+        "hedged whatever the budget (a rescue). Hedging off still fails over at once on errors and after 10 s "
+        "without a first token. "
+        "*Hedges per request* = hedges sent / requests; *extra upstream requests* also counts failovers "
+        "(every request beyond one per reply, cancelled losers included).",
         "",
         *table(arms),
         "",
@@ -278,12 +321,14 @@ def report(args: argparse.Namespace, delay: str, arms: dict[str, Arm], kills: li
         f"extra requests. p99 is nearest-rank: the {math.ceil(0.99 * args.requests)}th of {args.requests} "
         "sorted values.",
     ]
-    slowest = sorted(on.samples, key=lambda x: x.ttft_s, reverse=True)[:5]
+    slowest = sorted(on.samples, key=lambda x: x.ttft_s, reverse=True)[:6]
     lines += [
         "",
-        "Slowest replies with hedging on (TTFT, who answered, hedges/failovers it took): "
+        "Slowest replies with hedging on (TTFT, who answered, hedges/failovers it took, when the fallback was "
+        "asked and its own TTFT): "
         + "; ".join(
             f"{x.ttft_s:.2f} s {x.provider} h{x.hedges}/f{x.failovers}{' budget-denied' if x.denied else ''}"
+            f"{' instant' if x.instant else ''}{' rescue' if x.rescues else ''}{fallback_note(x)}"
             f"{since_kill(x, kills)}"
             for x in slowest
         )

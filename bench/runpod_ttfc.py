@@ -43,7 +43,7 @@ import runpod
 from runpod.endpoint.asyncio.asyncio_runner import Endpoint as SdkEndpoint
 
 from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, Message
-from pete_mcp.core.provider import TextDelta
+from pete_mcp.core.provider import JobStarted, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.core.sse import DONE, iter_sse_data
 from pete_mcp.local.localpod import DEFAULT_LB_WORKER_COMMAND, DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
@@ -61,6 +61,22 @@ QUESTION = "Is there a fee for breaking my lease?"
 class Sample:
     ttfc_s: float
     model_ttft_s: float | None  # measured inside the worker, when the path reports it
+    legs: Legs | None = None  # where the time went, for the queue paths (the endpoint's job record)
+
+
+@dataclass(frozen=True)
+class Legs:
+    """One queue request's time, cut at the local endpoint's job record (one clock: time.monotonic).
+
+    submit: call → the endpoint has the job; take: → a worker's job-take has it; worker: → the
+    worker's first stream post arrives, minus the model's TTFT when known (SDK loop + handler);
+    deliver: → the client has the first text (the `/stream` long-poll or the OpenAI-route relay).
+    """
+
+    submit_s: float
+    take_s: float
+    worker_s: float
+    deliver_s: float
 
 
 @dataclass
@@ -111,21 +127,60 @@ def direct_probe(http: httpx.AsyncClient, model_url: str, job: ChatJob) -> Probe
     return probe
 
 
-def pete_probe(client: RunPodClient, job: ChatJob, *, use_openai_route: bool) -> Probe:
+def pete_probe(client: RunPodClient, job: ChatJob, *, use_openai_route: bool, pod: LocalPod) -> Probe:
     async def probe() -> Sample:
         started = time.perf_counter()
+        called = time.monotonic()
         first: float | None = None
+        first_at = 0.0
+        job_id: str | None = None
         result: ChatResult | None = None
         async with client.stream_chat(job, use_openai_route=use_openai_route) as chat:
             async for event in chat:
-                if isinstance(event, TextDelta) and first is None:
-                    first = time.perf_counter() - started
+                if isinstance(event, JobStarted):
+                    job_id = event.job_id
+                elif isinstance(event, TextDelta) and first is None:
+                    first, first_at = time.perf_counter() - started, time.monotonic()
                 elif isinstance(event, ChatResult):
                     result = event
         assert first is not None and result is not None, "no text or no result"
-        return Sample(first, None if use_openai_route else result.timings.ttft_s)
+        model_ttft = None if use_openai_route else result.timings.ttft_s
+        return Sample(first, model_ttft, legs_of(pod, job_id, called, first_at, model_ttft))
 
     return probe
+
+
+def legs_of(pod: LocalPod, job_id: str | None, called: float, first_at: float, model_ttft: float | None) -> Legs | None:
+    record = pod.state.board.get(job_id) if job_id else None
+    if record is None or record.taken_at is None or record.first_chunk_at is None:
+        return None
+    return Legs(
+        submit_s=record.submitted_at - called,
+        take_s=record.taken_at - record.submitted_at,
+        worker_s=record.first_chunk_at - record.taken_at - (model_ttft or 0.0),
+        deliver_s=first_at - record.first_chunk_at,
+    )
+
+
+def legs_table(results: dict[int, dict[str, PathStats]]) -> str:
+    lines = [
+        "| concurrency | path | n | submit p50 ms | take p50 ms | worker p50 ms (− model TTFT) | "
+        "deliver p50 ms | worker p90 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for concurrency, stats in results.items():
+        for name in ("pete /stream", "pete openai"):
+            legs = [x.legs for x in stats[name].samples if x.legs is not None]
+            if not legs:
+                continue
+            worker = [x.worker_s for x in legs]
+            lines.append(
+                f"| {concurrency} | {name} | {len(legs)} | {ms(pct([x.submit_s for x in legs], 50))} "
+                f"| {ms(pct([x.take_s for x in legs], 50))} | {ms(pct(worker, 50))}"
+                f"{'' if name == 'pete /stream' else ' (first post: the opening frame)'} "
+                f"| {ms(pct([x.deliver_s for x in legs], 50))} | {ms(pct(worker, 90))} |"
+            )
+    return "\n".join(lines)
 
 
 def lb_probe(client: RunPodLBClient, job: ChatJob) -> Probe:
@@ -260,7 +315,11 @@ async def run(args: argparse.Namespace) -> str:
                 port=0,
                 worker_command=DEFAULT_WORKER_COMMAND,
                 worker_cwd=REPO_ROOT,
-                worker_env={"WORKER_MODEL_URL": server.url, "WORKER_CONCURRENCY": str(max(args.concurrency))},
+                worker_env={
+                    "WORKER_MODEL_URL": server.url,
+                    "WORKER_CONCURRENCY": str(max(args.concurrency)),
+                    "WORKER_PROMPT_JOB_LOOP": "false" if args.stock_sdk_loop else "true",
+                },
                 run_dir=Path(tmp) / "localpod",
                 min_workers=1,
                 max_workers=1,
@@ -285,8 +344,8 @@ async def run(args: argparse.Namespace) -> str:
                 sdk = SdkEndpoint(pod.endpoint_id, session, api_key=pod.api_key)
                 probes: dict[str, Probe] = {
                     "model server": direct_probe(http, server.url, job),
-                    "pete /stream": pete_probe(client, job, use_openai_route=False),
-                    "pete openai": pete_probe(client, job, use_openai_route=True),
+                    "pete /stream": pete_probe(client, job, use_openai_route=False, pod=pod),
+                    "pete openai": pete_probe(client, job, use_openai_route=True, pod=pod),
                     "runpod SDK": sdk_probe(sdk, job),
                     "pete LB": lb_probe(lb, job),
                 }
@@ -309,7 +368,8 @@ async def run(args: argparse.Namespace) -> str:
             f"load average {load:.1f} at the end).",
             "",
             f"Setup: SmolLM2-135M on llama.cpp (2 threads); the local endpoint with one `gpu_handler` worker "
-            f"(runpod SDK {runpod.__version__}, job concurrency {max(args.concurrency)}); `max_tokens` "
+            f"(runpod SDK {runpod.__version__}, job concurrency {max(args.concurrency)}, "
+            f"{'the SDK' if args.stock_sdk_loop else 'gpu_handler'}'s job loop); `max_tokens` "
             f"{args.max_tokens}; {args.warmup} warm-up requests per path; before each round a random pause of "
             f"0–{args.gap_ms:.0f} ms. The endpoint, both clients and the baseline share one event loop.",
             "TTFC = call → first text. *Added (per request)* = TTFC − the model server's TTFT as the worker",
@@ -320,12 +380,18 @@ async def run(args: argparse.Namespace) -> str:
             "",
             *ratios(results),
             "",
+            "Where the queue paths' time goes (the local endpoint's job record; *worker* = job taken → the "
+            "worker's first stream post, minus the model's TTFT on the `/stream` path; on the OpenAI route the "
+            "first post is the worker's opening frame, so *deliver* holds the model's TTFT there):",
+            "",
+            legs_table(results),
+            "",
             "Reading it: the runpod SDK client sleeps 1 s before every `/stream` poll, so its first text",
-            "comes ≥ 1 s after the call whatever the model does. Our added time has a floor set by the",
-            "unmodified SDK *worker*: its job loop (`JobScaler.run_jobs`) looks at its queue every 100 ms",
-            "(`asyncio.sleep(0.1)` / `asyncio.wait(timeout=0.1)`), so a taken job waits 0–100 ms (≈ 50 ms",
-            "on average) before the handler starts — on RunPod too. The random pause keeps requests from",
-            "locking onto that 100 ms phase (back to back, every request would wait nearly the full 100 ms).",
+            "comes ≥ 1 s after the call whatever the model does. The unmodified SDK *worker* loop",
+            "(`JobScaler.run_jobs`) looks at its queue of taken jobs every 100 ms, so a taken job would wait",
+            "0–100 ms (≈ 50 ms on average) before the handler starts; `gpu_handler` runs the SDK with",
+            "`job_loop.PromptJobScaler`, which starts a taken job at once (set `--stock-sdk-loop` to measure",
+            "the SDK's own loop). The random pause keeps requests from locking onto a fixed phase.",
             "",
         ]
     )
@@ -338,6 +404,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--gap-ms", type=float, default=200, help="random pause (0..gap) before each round")
+    parser.add_argument(
+        "--stock-sdk-loop", action="store_true", help="workers run the runpod SDK's own job loop (100 ms tick)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -55,6 +55,10 @@ class WorkerSettings(BaseSettings):
         description="OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318) for GenAI metrics and traces; "
         "needs the `otlp` extra. Off when unset.",
     )
+    worker_prompt_job_loop: bool = Field(
+        default=True,
+        description="Start a taken job at once (gpu_handler's job loop) instead of on the runpod SDK's 100 ms tick.",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`pete worker` / `python -m gpu_handler`: wait for the model server, preload, run the RunPod SDK loop.
+"""`pete worker` / `python -m gpu_handler`: wait for the model server, preload, run the RunPod SDK loop
+(with `job_loop.PromptJobScaler`: a taken job starts at once, not on the SDK's 100 ms tick).
 
 `python -m gpu_handler --http` runs the worker of a load-balancing endpoint instead: its own
 HTTP server on `PORT` (`/ping` on `PORT_HEALTH`), see `http_server.py`.
@@ -53,16 +54,17 @@ def main(argv: list[str] | None = None) -> None:
         logger.error("worker not started: %s", err)
         sys.exit(1)
 
-    import runpod  # the SDK is heavy and only the worker needs it
+    from .job_loop import start  # imports the runpod SDK: heavy, and only this worker needs it
 
     client = build_http_client(read_timeout_s=config.read_timeout_s, max_connections=config.concurrency + 2)
     handler = JobHandler(build_backend(config, client), config)
-    runpod.serverless.start(
-        {
+    start(
+        prompt=settings.worker_prompt_job_loop,
+        config={
             "handler": handler.handle,
             "return_aggregate_stream": True,
             "concurrency_modifier": handler.concurrency,
-        }
+        },
     )
 
 

@@ -55,3 +55,28 @@ def test_an_idle_budget_saves_up_no_more_than_the_burst() -> None:
     for _ in range(50):
         budget.earn()
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+
+
+def test_the_rescue_point_is_a_multiple_of_the_unclamped_p95_and_off_when_unset() -> None:
+    policy = HedgePolicy(floor_s=0.3, ceiling_s=1.0, initial_s=0.8, rescue_multiple=2.0)
+    assert policy.rescue_s("runpod", "m") == 1.6  # no history: twice the initial delay
+    for _ in range(30):
+        policy.tracker.record("runpod", "m", 0.4)
+    assert policy.rescue_s("runpod", "m") == 0.8  # follows the learned p95
+    for _ in range(30):
+        policy.tracker.record("runpod", "m", 3.0)  # the primary got slow across the board
+    assert policy.delay_s("runpod", "m") == 1.0  # the hedge delay stops at its ceiling ...
+    assert policy.rescue_s("runpod", "m") == 6.0  # ... the rescue point does not: no rescue of every reply
+    assert HedgePolicy(fixed_after_s=0.5, rescue_multiple=0.5).rescue_s("runpod", "m") == 0.5  # never before it
+    assert HedgePolicy(rescue_multiple=None).rescue_s("runpod", "m") == float("inf")
+
+
+def test_quantiles_are_nearest_rank_over_recent_samples() -> None:
+    tracker = TtftTracker(keep=100, min_samples=10)
+    for value in range(1, 101):
+        tracker.record("runpod", "m", value / 100)
+    assert tracker.quantile("runpod", "m", 0.5) == 0.5
+    assert tracker.quantile("runpod", "m", 0.99) == 0.99
+    tracker.record("runpod", "m", 5.0)  # the oldest (0.01) drops out, the cache is refreshed
+    assert tracker.quantile("runpod", "m", 0.99) == 1.0
+    assert tracker.quantile("runpod", "m", 1.0) == 5.0

@@ -146,15 +146,38 @@ async def test_a_bad_request_is_not_retried_on_another_provider() -> None:
     assert fallback.calls == 0
 
 
-async def test_without_hedge_budget_the_request_waits_for_the_primary() -> None:
+async def test_without_hedge_budget_a_primary_answering_before_the_rescue_point_is_waited_for() -> None:
     primary = PacedProvider("primary", delays=[0.4])
     fallback = PacedProvider("fallback")
-    hedge = HedgePolicy(fixed_after_s=0.05, budget=HedgeBudget(ratio=0.0, burst=0.0))
+    hedge = HedgePolicy(fixed_after_s=0.1, rescue_multiple=10.0, budget=HedgeBudget(ratio=0.0, burst=0.0))
     async with running(primary, fallback, hedge=hedge) as (router, _):
         events, _ = await reply(router)
     assert completion(events).provider == "primary"
     assert fallback.calls == 0
-    assert hedge.budget.denied == 1
+    assert (hedge.budget.denied, router.stats.rescues) == (1, 0)
+
+
+async def test_without_hedge_budget_a_primary_silent_past_the_rescue_point_is_rescued() -> None:
+    primary = PacedProvider("primary", delays=[30.0])
+    fallback = PacedProvider("fallback")
+    hedge = HedgePolicy(fixed_after_s=0.05, rescue_multiple=2.0, budget=HedgeBudget(ratio=0.0, burst=0.0))
+    async with running(primary, fallback, hedge=hedge) as (router, _):
+        events, _ = await reply(router)
+    assert completion(events).provider == "fallback"
+    assert (hedge.budget.denied, hedge.budget.rescued, hedge.budget.spent) == (1, 1, 0)
+    assert (router.stats.hedges, router.stats.rescues, router.stats.extra_requests) == (1, 1, 1)
+    assert len(primary.closed_early) == 1  # the stuck primary is cancelled once the rescue answers
+
+
+async def test_with_rescues_off_the_budget_alone_decides() -> None:
+    primary = PacedProvider("primary", delays=[0.4])
+    fallback = PacedProvider("fallback")
+    hedge = HedgePolicy(fixed_after_s=0.05, rescue_multiple=None, budget=HedgeBudget(ratio=0.0, burst=0.0))
+    async with running(primary, fallback, hedge=hedge) as (router, _):
+        events, _ = await reply(router)
+    assert completion(events).provider == "primary"
+    assert fallback.calls == 0
+    assert (hedge.budget.denied, router.stats.rescues) == (1, 0)
 
 
 async def test_hedging_off_never_starts_a_second_request() -> None:

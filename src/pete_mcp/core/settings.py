@@ -382,6 +382,11 @@ class Settings(BaseSettings):
     github_deploy_follow_s: float = Field(
         default=900.0, description="How long a webhook deploy follows the rollout before reporting it unfinished."
     )
+    hedge_rescue_multiple: float | None = Field(
+        default=2.0,
+        description="A reply with no first token after this many times the route's recent p95 TTFT (unclamped) "
+        "is hedged even when the hedge budget is spent (a rescue); empty = the budget always decides.",
+    )
 
     @property
     def uses_real_runpod(self) -> bool:

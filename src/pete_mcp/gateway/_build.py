@@ -94,6 +94,7 @@ def hedge_policy(settings: Settings) -> HedgePolicy:
         floor_s=settings.hedge_floor_s,
         ceiling_s=settings.hedge_ceiling_s,
         initial_s=settings.hedge_ceiling_s,
+        rescue_multiple=settings.hedge_rescue_multiple,
         budget=HedgeBudget(ratio=settings.hedge_budget, burst=settings.hedge_burst),
     )
 

@@ -28,6 +28,7 @@ class RouterStats:
     failed: int = 0
     cold_skips: int = 0  # a cold route sent to the back of the chain (and warmed instead)
     instant_hedges: int = 0  # hedged at once: the route had no idle worker
+    rescues: int = 0  # hedged past the rescue point although the hedge budget was spent
     first_token_timeouts: int = 0
     stalls_bridged: int = 0
 

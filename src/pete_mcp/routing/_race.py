@@ -161,6 +161,7 @@ class Race:
     async def _first_token(self) -> tuple[Attempt, TextDelta | Completion]:
         """Wait for the first attempt to produce a token (or an empty Completion)."""
         hedging = self.router.hedge.enabled
+        denied: Attempt | None = None  # the latest attempt, while its hedge waits for the rescue point
         while True:
             if self.stopped is not None:
                 raise Cancelled(self.stopped)
@@ -168,25 +169,14 @@ class Race:
             if not live and not self._start_next("failover", reason=self._last_error()):
                 self._ended(None, outcome="failed")
                 raise self._final_error()
-            hedge_s = self._hedge_wait_s() if hedging else math.inf
+            latest = self.attempts[-1]
+            rescuing = denied is latest
+            hedge_s = self._hedge_wait_s(rescue=rescuing) if hedging else math.inf
             watchdog_s = self._watchdog_wait_s()
             if hedge_s <= 0:
-                budget = self.router.hedge.budget
-                latest = self.attempts[-1]
-                instant = latest.readiness in ("busy", "cold")
-                reason = (
-                    f"{latest.route.provider} has no idle worker"
-                    if instant
-                    else f"no first token after {self._hedge_delay_s():.2f} s"
-                )
-                if budget.try_spend():
-                    if not self._start_next("hedge", reason=reason):
-                        budget.refund()  # every further route's breaker is open: nothing was sent
-                        hedging = False
-                    elif instant:
-                        self.router.stats.instant_hedges += 1
-                else:
-                    hedging = False  # budget spent: this request waits on what it has
+                started = self._hedge(latest, rescue=rescuing)
+                denied = latest if started is None else None
+                hedging = started is not False
                 continue
             if watchdog_s <= 0:
                 self._first_token_timeout()
@@ -360,8 +350,9 @@ class Race:
         latest = self.attempts[-1].route
         return self.router.hedge.delay_s(latest.provider, latest.model)
 
-    def _hedge_wait_s(self) -> float:
-        """Seconds until the next hedge is due; inf when no further route could be started.
+    def _hedge_wait_s(self, *, rescue: bool = False) -> float:
+        """Seconds until the next hedge (or, with `rescue`, the rescue) is due; inf when no further
+        route could be started.
 
         At once when the latest attempt's endpoint had no idle worker (its job waits in a queue
         or for a cold start); never onto a cold route (that would only wait longer).
@@ -371,9 +362,41 @@ class Race:
         if self.readiness.get(self.routes[self.next_route].provider) == "cold":
             return math.inf
         latest = self.attempts[-1]
+        route = latest.route
+        if rescue:
+            return latest.started_at + self.router.hedge.rescue_s(route.provider, route.model) - time.monotonic()
         if latest.readiness in ("busy", "cold"):
             return 0.0
         return latest.started_at + self._hedge_delay_s() - time.monotonic()
+
+    def _hedge(self, latest: Attempt, *, rescue: bool) -> bool | None:
+        """Start the next route beside `latest`: a speculative hedge if the budget has a token, a
+        rescue (no token needed) once `latest` is past the rescue point.
+
+        Returns True when one was started, None when the budget refused it (wait for the rescue
+        point), False when no route could be started (stop hedging for this request).
+        """
+        budget = self.router.hedge.budget
+        route = latest.route
+        instant = not rescue and latest.readiness in ("busy", "cold")
+        if rescue:
+            reason = f"no first token after {self.router.hedge.rescue_s(route.provider, route.model):.2f} s (rescue)"
+        elif instant:
+            reason = f"{route.provider} has no idle worker"
+        else:
+            reason = f"no first token after {self._hedge_delay_s():.2f} s"
+        if not rescue and not budget.try_spend():
+            return None if self.router.hedge.rescue_multiple is not None else False
+        if not self._start_next("hedge", reason=reason):
+            if not rescue:
+                budget.refund()  # every further route's breaker is open: nothing was sent
+            return False
+        if rescue:
+            budget.rescue()
+            self.router.stats.rescues += 1
+        elif instant:
+            self.router.stats.instant_hedges += 1
+        return True
 
     # --- watchdogs ----------------------------------------------------------------------------
     def _watchdog_wait_s(self) -> float:

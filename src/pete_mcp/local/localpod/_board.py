@@ -137,6 +137,8 @@ class JobBoard:
         job.changed.notify()
 
     def add_chunk(self, job: Job, chunk: Any) -> None:
+        if job.first_chunk_at is None:
+            job.first_chunk_at = self._clock()
         job.chunks.append(chunk)
         job.changed.notify()
 

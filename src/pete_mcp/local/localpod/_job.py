@@ -59,6 +59,7 @@ class Job:
     status: JobStatus = JobStatus.IN_QUEUE
     worker_id: str | None = None
     taken_at: float | None = None
+    first_chunk_at: float | None = None  # when the worker's first stream post arrived
     finished_at: float | None = None
     output: Any = None
     has_output: bool = False
