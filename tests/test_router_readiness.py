@@ -15,7 +15,7 @@ from pete_mcp.core.models import ModelSpec, Route
 from pete_mcp.core.provider import Completion, Readiness, StreamEvent, TextDelta
 from pete_mcp.routing.hedging import HedgePolicy
 from pete_mcp.routing.router import Router, Watchdogs
-from pete_mcp.runpod import EndpointState, RunPodClient
+from pete_mcp.runpod import EndpointHealth, EndpointState, RunPodClient, readiness_of
 from tests.support.paced_provider import PacedProvider
 from tests.support.polling import eventually
 
@@ -144,11 +144,12 @@ async def test_a_stalled_reply_is_continued_by_the_next_route_from_what_was_said
 
 async def test_the_endpoint_state_is_read_from_health_and_polled_only_while_calls_are_active() -> None:
     answers = {"idle": 0, "running": 0, "initializing": 1}
+    jobs = {"inProgress": 0, "inQueue": 0}
     polls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         polls.append(request.url.path)
-        return httpx.Response(200, json={"jobs": {}, "workers": answers})
+        return httpx.Response(200, json={"jobs": jobs, "workers": answers})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         client = RunPodClient(http, base_url="http://runpod/v2", endpoint_id="ep", api_key="k")
@@ -160,6 +161,7 @@ async def test_the_endpoint_state_is_read_from_health_and_polled_only_while_call
             assert state.readiness() == "unknown"
             await eventually(lambda: state.readiness() == "cold")
             answers.update(running=1)
+            jobs.update(inProgress=1)  # its one slot is taken
             await eventually(lambda: state.readiness() == "busy")
             answers.update(idle=1)
             await eventually(lambda: state.readiness() == "warm")
@@ -169,3 +171,21 @@ async def test_the_endpoint_state_is_read_from_health_and_polled_only_while_call
             assert len(polls) == settled
             tg.cancel_scope.cancel()
     assert set(polls) == {"/v2/ep/health"}
+
+
+def _health(*, idle: int = 0, running: int = 0, in_progress: int = 0, in_queue: int = 0) -> EndpointHealth:
+    return EndpointHealth.model_validate(
+        {
+            "jobs": {"inProgress": in_progress, "inQueue": in_queue},
+            "workers": {"idle": idle, "running": running, "initializing": 0},
+        }
+    )
+
+
+def test_a_running_worker_with_a_free_slot_and_no_queue_reads_warm_not_busy() -> None:
+    # Four slots per worker: one worker running one job still starts the next at once.
+    assert readiness_of(_health(running=1, in_progress=1), slots_per_worker=4) == "warm"
+    assert readiness_of(_health(running=1, in_progress=4), slots_per_worker=4) == "busy"  # slots full
+    assert readiness_of(_health(running=2, in_progress=2, in_queue=1), slots_per_worker=4) == "busy"  # jobs wait
+    assert readiness_of(_health(running=1, in_progress=1), slots_per_worker=1) == "busy"
+    assert readiness_of(_health(), slots_per_worker=4) == "cold"

@@ -242,6 +242,12 @@ class Settings(BaseSettings):
         description="Seconds between RunPod /health polls while calls are active (free: no job); the router "
         "hedges at once when no worker is idle and skips a cold endpoint for a warm fallback.",
     )
+    runpod_worker_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Jobs one worker of the RunPod endpoint runs at once (the worker's WORKER_CONCURRENCY): with "
+        "no idle worker, the router hedges at once only when the running workers' slots are full or jobs queue.",
+    )
     first_token_timeout_s: float | None = Field(
         default=10.0,
         description="Seconds without a first token after which an attempt is given up for the next provider "

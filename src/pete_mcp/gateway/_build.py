@@ -47,12 +47,14 @@ def default_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
                 lb_client_from_settings(settings, http),
                 affinity=WorkerAffinity(ttl_s=settings.runpod_affinity_ttl_s),
                 health_poll_s=settings.runpod_health_poll_s,
+                worker_slots=settings.runpod_worker_concurrency,
             )
         else:
             providers["runpod"] = RunPodProvider(
                 runpod_client_from_settings(settings, http),
                 use_openai_route=settings.runpod_use_openai_route,
                 health_poll_s=settings.runpod_health_poll_s,
+                worker_slots=settings.runpod_worker_concurrency,
             )
     except ImportError:  # pragma: no cover - during bootstrap only
         log.warning("RunPod provider not available")

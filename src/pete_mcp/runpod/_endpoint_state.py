@@ -32,14 +32,21 @@ __all__ = ["EndpointState", "readiness_of"]
 log = logging.getLogger(__name__)
 
 
-def readiness_of(health: EndpointHealth) -> Readiness:
-    """`warm`: a worker is idle now; `busy`: workers run but none is idle (a job may queue behind
-    them); `cold`: no worker can take a job now (scaled to zero, or only initialising)."""
-    w = health.workers
+def readiness_of(health: EndpointHealth, slots_per_worker: int = 1) -> Readiness:
+    """`warm`: a job would start now (a worker is idle, or a running one has a free slot and
+    nothing is queued); `busy`: workers run but a job would queue behind them; `cold`: no worker
+    can take a job now (scaled to zero, or only initialising).
+
+    `slots_per_worker` is the endpoint's worker concurrency: RunPod counts a worker with one job
+    of four as `running`, not idle, yet it starts the next job at once; treating it as busy
+    would hedge (and pay for) requests that were never going to wait.
+    """
+    w, jobs = health.workers, health.jobs
     if w.idle + w.ready > 0:
         return "warm"
     if w.running > 0:
-        return "busy"
+        free = w.running * max(1, slots_per_worker) - jobs.in_progress
+        return "warm" if free > 0 and jobs.in_queue == 0 else "busy"
     return "cold"
 
 
@@ -52,10 +59,12 @@ class EndpointState:
         *,
         interval_s: float = 2.0,
         active_window_s: float = 60.0,
+        slots_per_worker: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self.interval_s = interval_s
+        self.slots_per_worker = slots_per_worker
         self.active_window_s = active_window_s
         self._clock = clock
         self.health: EndpointHealth | None = None
@@ -83,7 +92,7 @@ class EndpointState:
         self._wake.set()
         if self.health is None or self.age_s > 3 * self.interval_s:
             return "unknown"
-        return readiness_of(self.health)
+        return readiness_of(self.health, self.slots_per_worker)
 
     async def current(self) -> Readiness:
         """The endpoint's state now: the cache when fresh, else one `/health` first (free)."""

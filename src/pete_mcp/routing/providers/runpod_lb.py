@@ -90,13 +90,14 @@ class RunPodLBProvider(BackgroundWarming):
         name: str = "runpod",
         affinity: WorkerAffinity | None = None,
         health_poll_s: float = 2.0,
+        worker_slots: int = 1,
         warm_timeout_s: float = 300.0,
     ) -> None:
         self.name = name
         self.client = client
         self.affinity = affinity or WorkerAffinity()
         self.warm_timeout_s = warm_timeout_s
-        self._watch(EndpointState(client.health, interval_s=health_poll_s))
+        self._watch(EndpointState(client.health, interval_s=health_poll_s, slots_per_worker=worker_slots))
 
     # --- chat --------------------------------------------------------------------------------
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
