@@ -154,6 +154,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# `--pin`: the gateways under test (pete, the core's process, litellm) on CPU 0, the mock model
+# and the load generators on the others, so on a small machine the load generators' CPU does not
+# land on the route's side only (the core arm makes its load in its own process).
+_PINS: dict[str, str] = {}
+
+
+def pinned(kind: str) -> list[str]:
+    """`taskset -c CPUS` for a process of `kind` ("gateway" or "load") under `--pin`, else nothing."""
+    cpus = _PINS.get(kind)
+    return ["taskset", "-c", cpus] if cpus else []
+
+
 def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=REPO_ROOT
@@ -349,8 +361,9 @@ class BatchProcess:
         self.stdin, self.stdout = proc.stdin, proc.stdout
 
     @classmethod
-    async def start(cls, args: list[str]) -> BatchProcess:
+    async def start(cls, args: list[str], *, kind: str = "load") -> BatchProcess:
         proc = await asyncio.create_subprocess_exec(
+            *pinned(kind),
             sys.executable,
             __file__,
             *args,
@@ -502,6 +515,7 @@ async def measure(
         procs.append(
             spawn(
                 [
+                    *pinned("gateway"),
                     sys.executable,
                     __file__,
                     "--role",
@@ -531,7 +545,20 @@ async def measure(
                 log = work / f"litellm-{port}.log"
                 env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OFFLINE_MODE": "true"}
                 procs.append(
-                    spawn([*command, "--config", str(config), "--port", str(port), "--num_workers", "1"], log, env)
+                    spawn(
+                        [
+                            *pinned("gateway"),
+                            *command,
+                            "--config",
+                            str(config),
+                            "--port",
+                            str(port),
+                            "--num_workers",
+                            "1",
+                        ],
+                        log,
+                        env,
+                    )
                 )
                 litellm_url = f"http://127.0.0.1:{port}"
                 await wait_ready(litellm_url + "/health/liveliness", procs[-1], log, timeout_s=180)
@@ -541,7 +568,8 @@ async def measure(
             urls["litellm"] = litellm_url + "/v1/chat/completions"
         common = ["--model", model, "--max-tokens", str(args.max_tokens)]
         core_proc = await BatchProcess.start(
-            ["--role", "core", "--backend", backend, "--data-dir", str(work / f"core-data-{pete_port}"), *common]
+            ["--role", "core", "--backend", backend, "--data-dir", str(work / f"core-data-{pete_port}"), *common],
+            kind="gateway",
         )
         clients = [
             await BatchProcess.start(["--role", "client", "--urls", json.dumps(urls), *common])
@@ -578,6 +606,7 @@ async def run(args: argparse.Namespace) -> str:
         log = work / "mock.log"
         mock = spawn(
             [
+                *pinned("load"),
                 sys.executable,
                 __file__,
                 "--role",
@@ -623,13 +652,19 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "Command: `LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true uv run --group bench pete bench "
         f"vapi_overhead -- --requests {args.requests} --concurrency {args.concurrency}"
         + (" --real-model" if args.real_model else "")
+        + (" --pin" if args.pin else "")
         + "`",
         "",
         f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
         f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
         f"interleaved in {args.rounds} rounds after a warm-up; HTTP load from {args.clients} client processes. "
         "One machine: mock, Pete (uvicorn, 1 worker), LiteLLM (1 worker), the core process and the clients "
-        "share its cores (2 vCPUs, shared with other work), so treat absolute figures as relative.",
+        "share its cores (2 vCPUs, shared with other work), so treat absolute figures as relative."
+        + (
+            f" Pinned: gateways under test on CPU {_PINS['gateway']}, mock and clients on CPU {_PINS['load']}."
+            if _PINS
+            else ""
+        ),
         "",
         *table(mocked, "Mock backend"),
         "",
@@ -683,6 +718,11 @@ def main() -> None:
     parser.add_argument("--real-requests", type=int, default=40)
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="gateways under test on CPU 0, the mock and load generators on the other CPUs (Linux, taskset)",
+    )
     args = parser.parse_args()
     if args.role == "mock":
         serve_mock(args.port, args.first_ms, args.deltas, args.gap_ms)
@@ -696,6 +736,11 @@ def main() -> None:
     if args.role == "client":
         asyncio.run(serve_client(json.loads(args.urls), args.model, args.max_tokens))
         return
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2 or shutil.which("taskset") is None:
+            parser.error("--pin needs two CPUs or more and taskset (util-linux)")
+        _PINS.update(gateway=str(cpus[0]), load=",".join(map(str, cpus[1:])))
     body = asyncio.run(run(args))
     print(body)
     if not args.no_write:
