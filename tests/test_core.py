@@ -77,3 +77,17 @@ async def test_switching_to_an_unknown_model_names_the_registered_ones(tmp_path:
         with pytest.raises(NotFound, match="Registered models: a, b"):
             await core.switch_model("nope")
         assert core.active_alias == "a"
+
+
+async def test_input_tokens_a_server_did_not_count_are_estimated_from_the_context_it_was_sent(tmp_path: Path) -> None:
+    async def input_tokens(provider: ScriptedProvider, text: str) -> int:
+        async with core_with(tmp_path / provider.name, **{provider.name: provider}) as core:
+            reply = await core.complete(ChatTurn([Message(role="user", content=text)]))
+            assert core.metrics.snapshot()["totals"]["input_tokens"] == reply.completion.usage.prompt_tokens
+        return reply.completion.usage.prompt_tokens
+
+    short = await input_tokens(ScriptedProvider("p", prompt_tokens=0), "hi")
+    long = await input_tokens(ScriptedProvider("q", prompt_tokens=0), "My sink is leaking under the cabinet. " * 40)
+    assert 0 < short < long
+    assert 350 <= long <= 450  # ~1,530 characters (+ the system prompt): about four per token
+    assert await input_tokens(ScriptedProvider("r", prompt_tokens=9), "hi") == 9  # a server's own count is kept

@@ -26,6 +26,7 @@ class ScriptedProvider:
     fail_after: int | None = None
     first_token_delay_s: float = 0.0
     job_prefix: str | None = None
+    prompt_tokens: int = 3  # 0: a server that counts no input tokens (llama.cpp while streaming)
     seen: list[list[Message]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -46,7 +47,7 @@ class ScriptedProvider:
             text="".join(self.words),
             provider=self.name,
             model=model,
-            usage=Usage(prompt_tokens=3, completion_tokens=len(self.words)),
+            usage=Usage(prompt_tokens=self.prompt_tokens, completion_tokens=len(self.words)),
             ttft_s=0.01,
             total_s=0.02,
             job_id=job_id,

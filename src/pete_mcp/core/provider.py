@@ -27,6 +27,7 @@ __all__ = [
     "TextDelta",
     "WarmsForCalls",
     "close_stream",
+    "estimate_prompt_tokens",
 ]
 
 
@@ -125,3 +126,15 @@ async def close_stream(stream: AsyncIterator[StreamEvent]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+# English averages about four characters per token in the Llama/SmolLM tokenizers; each message
+# adds a few template tokens (role markers). Only for a server that reports no usage.
+_CHARS_PER_TOKEN = 4
+_TOKENS_PER_MESSAGE = 4
+
+
+def estimate_prompt_tokens(messages: Sequence[Message]) -> int:
+    """Input tokens of `messages` for a server that counts none (llama.cpp's while streaming): an estimate."""
+    chars = sum(len(m.content) for m in messages)
+    return -(-chars // _CHARS_PER_TOKEN) + _TOKENS_PER_MESSAGE * len(messages)

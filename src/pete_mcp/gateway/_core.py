@@ -8,6 +8,7 @@ router, metrics and events. Faces call `core.chat(...)`, `core.switch_model(...)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -19,7 +20,7 @@ import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.contract import ChatOptions, Message, Usage
 from pete_mcp.core import (
     CONVERSATION,
     DEFAULT_RESERVE_TOKENS,
@@ -41,6 +42,7 @@ from pete_mcp.core import (
 )
 from pete_mcp.core.errors import QualityGateRefused
 from pete_mcp.core.eval_scores import QualityGate
+from pete_mcp.core.provider import estimate_prompt_tokens
 from pete_mcp.metrics import Metrics, RequestRecord, span_attributes
 from pete_mcp.routing import (
     Router,
@@ -271,7 +273,7 @@ class Core:
             try:
                 async for event in events:
                     if isinstance(event, Completion):
-                        completion = event
+                        completion = _with_input_tokens(event, context)
                         continue
                     if isinstance(event, JobStarted):
                         job.job_id = event.job_id
@@ -402,6 +404,14 @@ class Core:
             **{k: getattr(rec, k) for k in ("provider", "model", "alias", "source", "outcome", "ttft_s")},
         )
         return rec
+
+
+def _with_input_tokens(completion: Completion, context: Sequence[Message]) -> Completion:
+    """The completion, its input tokens estimated from the context when the server counted none."""
+    if completion.usage.prompt_tokens:
+        return completion
+    usage = Usage(prompt_tokens=estimate_prompt_tokens(context), completion_tokens=completion.usage.completion_tokens)
+    return dataclasses.replace(completion, usage=usage)
 
 
 def new_conversation_id() -> str:

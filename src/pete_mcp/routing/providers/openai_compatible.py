@@ -27,18 +27,6 @@ from pete_mcp.core import (
 __all__ = ["OpenAICompatibleProvider"]
 
 
-# English averages about four characters per token in the Llama/SmolLM tokenizers; each
-# message adds a few template tokens (role markers). Only used when the server reports no usage.
-_CHARS_PER_TOKEN = 4
-_TOKENS_PER_MESSAGE = 4
-
-
-def _estimate_prompt_tokens(messages: Sequence[Message]) -> int:
-    """Input tokens for a server that reports none (llama.cpp while streaming): an estimate, not a count."""
-    chars = sum(len(m.content) for m in messages)
-    return -(-chars // _CHARS_PER_TOKEN) + _TOKENS_PER_MESSAGE * len(messages)
-
-
 class OpenAICompatibleProvider:
     """Streams from an OpenAI-compatible server with the shared `httpx.AsyncClient`."""
 
@@ -102,8 +90,6 @@ class OpenAICompatibleProvider:
         if not usage.completion_tokens and text:
             # llama.cpp's server streams one token per delta but sends no usage while streaming.
             usage = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=len(parts))
-        if not usage.prompt_tokens:
-            usage = Usage(prompt_tokens=_estimate_prompt_tokens(messages), completion_tokens=usage.completion_tokens)
         yield Completion(
             text=text,
             provider=self.name,
