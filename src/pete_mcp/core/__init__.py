@@ -26,7 +26,7 @@ from .errors import (
 from .events import Event, EventBus, Subscription
 from .jsonwire import MAX_DEPTH, loads_strict, parse_model, validation_message
 from .models import ModelRegistry, ModelSpec, Route, served_options
-from .openai_body import chat_body
+from .openai_body import StreamedReply, chat_body
 from .provider import (
     CONVERSATION,
     Completion,
@@ -79,6 +79,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StreamEvent",
+    "StreamedReply",
     "Subscription",
     "TextDelta",
     "TokenCount",

@@ -1,13 +1,15 @@
-"""The OpenAI chat request body, shared by every OpenAI-speaking path (providers and RunPod's route)."""
+"""The OpenAI chat wire, shared by every OpenAI-speaking path (providers and RunPod's route): the
+request body, and what the chunks of a streamed reply add up to."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from pete_mcp.contract import ChatOptions, Message
+from pete_mcp.contract import ChatOptions, Message, Usage
 
-__all__ = ["chat_body"]
+__all__ = ["StreamedReply", "chat_body"]
 
 
 def chat_body(
@@ -38,3 +40,33 @@ def chat_body(
     if traceparent:
         body["metadata"] = {"traceparent": traceparent}
     return body
+
+
+@dataclass(slots=True)
+class StreamedReply:
+    """What the chunks of one streamed OpenAI chat reply add up to: its text, finish reason and usage."""
+
+    parts: list[str] = field(default_factory=list)
+    finish: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+
+    def take(self, chunk: Mapping[str, Any]) -> str:
+        """Read one chunk: its new text ("" when it carries none); usage and finish reason are kept."""
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage:
+            self.usage = Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            )
+        text = ""
+        for choice in chunk.get("choices") or ():
+            text += (choice.get("delta") or {}).get("content") or ""
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+        if text:
+            self.parts.append(text)
+        return text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)

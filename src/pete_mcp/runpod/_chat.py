@@ -27,8 +27,8 @@ import anyio
 import anyio.lowlevel
 from pydantic import ValidationError
 
-from pete_mcp.contract import ChatJob, ChatResult, Timings, Usage
-from pete_mcp.core import JobFailed, JobStarted, ProviderError, TextDelta, chat_body
+from pete_mcp.contract import ChatJob, ChatResult, Timings
+from pete_mcp.core import JobFailed, JobStarted, ProviderError, StreamedReply, TextDelta, chat_body
 
 from ._http import PROVIDER
 from ._wire import JobRef, JobStatus, decode_worker_error
@@ -159,9 +159,7 @@ async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) ->
     """
     started = anyio.current_time()
     ttft: float | None = None
-    parts: list[str] = []
-    finish = "stop"
-    usage = Usage()
+    reply = StreamedReply()
     model = chat.model
     body = chat_body(chat.model, chat.messages, chat.options, stream=True, num_ctx=True, traceparent=chat.trace)
     chunks = client.openai_chat_stream(body)
@@ -171,7 +169,7 @@ async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) ->
     try:
         async with aclosing(chunks):
             async for chunk in chunks:
-                if parts and chunk.get("id") not in (None, run_id):
+                if reply.parts and chunk.get("id") not in (None, run_id):
                     raise _restarted("the endpoint's OpenAI stream")
                 run_id = chunk.get("id", run_id)
                 job_id = chunk.get("runpod_job_id")
@@ -179,28 +177,18 @@ async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) ->
                     stream.job_id = job_id
                     yield JobStarted(job_id)
                 model = str(chunk.get("model") or model)
-                if isinstance(chunk.get("usage"), dict):
-                    usage = Usage(
-                        prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
-                        completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
-                    )
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content") or ""
-                    if text:
-                        if ttft is None:
-                            ttft = anyio.current_time() - started
-                        parts.append(text)
-                        yield TextDelta(text)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
+                if text := reply.take(chunk):
+                    if ttft is None:
+                        ttft = anyio.current_time() - started
+                    yield TextDelta(text)
         finished = True
     finally:
         if stream.job_id is not None and not finished:
             await client._cancel_quietly(stream.job_id)
     yield ChatResult(
-        text="".join(parts),
-        finish_reason=finish if finish in _FINISH_REASONS else "stop",
-        usage=usage,
+        text=reply.text,
+        finish_reason=reply.finish if reply.finish in _FINISH_REASONS else "stop",  # type: ignore[arg-type]
+        usage=reply.usage,
         timings=Timings(ttft_s=ttft, total_s=anyio.current_time() - started),
         model=model,
     )

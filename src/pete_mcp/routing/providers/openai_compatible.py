@@ -18,6 +18,7 @@ from pete_mcp.core import (
     ProviderHealth,
     ProviderTimeout,
     ProviderUnavailable,
+    StreamedReply,
     StreamEvent,
     TextDelta,
     chat_body,
@@ -53,9 +54,7 @@ class OpenAICompatibleProvider:
     async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
         started = time.perf_counter()
         ttft: float | None = None
-        parts: list[str] = []
-        finish = "stop"
-        usage = Usage()
+        reply = StreamedReply()
         body = chat_body(model, messages, options, stream=True)
         try:
             async with self._http.stream(
@@ -65,36 +64,25 @@ class OpenAICompatibleProvider:
                 async for data in iter_sse_data(response.aiter_lines()):
                     if data == DONE:
                         break
-                    chunk = json.loads(data)
-                    if chunk.get("usage"):
-                        usage = Usage(
-                            prompt_tokens=chunk["usage"].get("prompt_tokens", 0) or 0,
-                            completion_tokens=chunk["usage"].get("completion_tokens", 0) or 0,
-                        )
-                    for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content") or ""
-                        if text:
-                            if ttft is None:
-                                ttft = time.perf_counter() - started
-                            parts.append(text)
-                            yield TextDelta(text)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                    if text := reply.take(json.loads(data)):
+                        if ttft is None:
+                            ttft = time.perf_counter() - started
+                        yield TextDelta(text)
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(f"{self.name} did not answer in time.", provider=self.name) from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(
                 f"{self.name} cannot be reached at {self._base} ({type(exc).__name__}).", provider=self.name
             ) from exc
-        text = "".join(parts)
-        if not usage.completion_tokens and text:
+        usage = reply.usage
+        if not usage.completion_tokens and reply.parts:
             # llama.cpp's server streams one token per delta but sends no usage while streaming.
-            usage = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=len(parts))
+            usage = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=len(reply.parts))
         yield Completion(
-            text=text,
+            text=reply.text,
             provider=self.name,
             model=model,
-            finish_reason=finish,
+            finish_reason=reply.finish,
             usage=usage,
             ttft_s=ttft,
             total_s=time.perf_counter() - started,

@@ -24,13 +24,14 @@ from contextlib import aclosing
 
 import anyio
 
-from pete_mcp.contract import ChatOptions, Message, Usage
+from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core import (
     CONVERSATION,
     Completion,
     PeteError,
     ProviderError,
     ProviderHealth,
+    StreamedReply,
     StreamEvent,
     TextDelta,
     chat_body,
@@ -105,36 +106,24 @@ class RunPodLBProvider(BackgroundWarming):
         call = LBCall(worker_id=self.affinity.get(call_id))
         started = time.perf_counter()
         ttft: float | None = None
-        parts: list[str] = []
-        finish = "stop"
-        usage = Usage()
+        reply = StreamedReply()
         body = chat_body(model, messages, options, stream=True, num_ctx=True)  # Pete's worker reads num_ctx
         chunks = self.client.chat_stream(body, call=call)
         async with aclosing(chunks):  # leaving early hangs up: the worker stops generating
             async for chunk in chunks:
                 self.affinity.remember(call_id, call.worker_id)
-                if isinstance(chunk.get("usage"), dict):
-                    usage = Usage(
-                        prompt_tokens=int(chunk["usage"].get("prompt_tokens") or 0),
-                        completion_tokens=int(chunk["usage"].get("completion_tokens") or 0),
-                    )
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content") or ""
-                    if text:
-                        if ttft is None:
-                            ttft = time.perf_counter() - started
-                        parts.append(text)
-                        yield TextDelta(text)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-        if call.worker_id is None and not parts:
+                if text := reply.take(chunk):
+                    if ttft is None:
+                        ttft = time.perf_counter() - started
+                    yield TextDelta(text)
+        if call.worker_id is None and not reply.parts:
             raise ProviderError(f"The load-balancing endpoint answered nothing for {model!r}.", provider=self.name)
         yield Completion(
-            text="".join(parts),
+            text=reply.text,
             provider=self.name,
             model=model,
-            finish_reason=finish if finish in _FINISH_REASONS else "stop",
-            usage=usage,
+            finish_reason=reply.finish if reply.finish in _FINISH_REASONS else "stop",
+            usage=reply.usage,
             ttft_s=ttft,
             total_s=time.perf_counter() - started,
             worker_id=call.worker_id,
