@@ -1,8 +1,10 @@
-"""The store on both engines (SQLite and a real PostgreSQL): threads, de-duplication, state, migrations."""
+"""The store on both engines (SQLite and a real PostgreSQL): threads, de-duplication, state, migrations,
+and SQLite writes on the event loop that never wait there."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,16 @@ import pytest
 
 from pete_mcp.core import ConfigError, Settings, Store, StoreError
 from pete_mcp.core.conversations import unseen_messages
-from pete_mcp.core.storage import MIGRATIONS, Conn, PostgresEngine, engine_from_settings, redact_url, to_pyformat
+from pete_mcp.core.storage import (
+    MIGRATIONS,
+    Conn,
+    PostgresEngine,
+    SQLiteEngine,
+    WouldBlock,
+    engine_from_settings,
+    redact_url,
+    to_pyformat,
+)
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -241,6 +252,122 @@ async def test_a_deferred_flush_applies_to_its_own_transaction_only(postgres_url
     finally:
         store.close()
     assert inside == {"synchronous_commit": "off"} and after == {"synchronous_commit": "on"}
+
+
+def sqlite_store(tmp_path: Path, **engine: Any) -> Store:
+    store = Store(SQLiteEngine(tmp_path / "pete.db", **engine))
+    store.open()
+    return store
+
+
+async def test_a_sqlite_write_with_its_lock_free_runs_on_the_event_loop_without_a_thread_hop(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path)
+    try:
+        ran_on = await store.write(
+            lambda c: (c.execute("INSERT INTO kv(key, value, updated_at) VALUES ('a', '1', 0)"), threading.get_ident())[
+                1
+            ]
+        )
+        value = await store.get_state("a")
+    finally:
+        store.close()
+    assert ran_on == threading.get_ident() and value == 1
+
+
+async def test_a_sqlite_write_another_process_has_locked_waits_in_a_thread_and_the_loop_keeps_running(
+    tmp_path: Path,
+) -> None:
+    """Another process's write lock (here: a second connection) must never stall the event loop."""
+    store = sqlite_store(tmp_path)
+    other = sqlite3.connect(tmp_path / "pete.db", isolation_level=None)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.01)
+
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            writing = anyio.Event()
+
+            async def write() -> None:
+                await store.set_state("k", "mine")
+                writing.set()
+
+            tg.start_soon(write)
+            await anyio.sleep(0.3)
+            waited_ticks, done_early = ticks, writing.is_set()
+            other.execute("COMMIT")
+            with anyio.fail_after(5):
+                await writing.wait()
+            tg.cancel_scope.cancel()
+        value = await store.get_state("k")
+    finally:
+        other.close()
+        store.close()
+    assert not done_early and waited_ticks >= 10 and value == "mine"
+
+
+async def test_a_sqlite_write_gives_up_on_a_lock_held_past_its_wait(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path, busy_wait_s=0.2)
+    other = sqlite3.connect(tmp_path / "pete.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with anyio.fail_after(5), pytest.raises(StoreError, match="locked"):
+            await store.set_state("k", 1)
+        other.execute("ROLLBACK")
+        await store.set_state("k", 2)  # the writer is usable again
+        value = await store.get_state("k")
+    finally:
+        other.close()
+        store.close()
+    assert value == 2
+
+
+async def test_a_sqlite_write_waits_for_one_a_thread_is_running_instead_of_blocking_the_loop(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path)
+    engine = store.engine
+    assert isinstance(engine, SQLiteEngine)
+    release = threading.Event()
+
+    def slow(c: Conn) -> None:
+        c.execute("INSERT INTO kv(key, value, updated_at) VALUES ('slow', '1', 0)")
+        release.wait(5)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: anyio.to_thread.run_sync(engine.write, slow))
+            await anyio.sleep(0.1)  # the thread holds the write lock now
+            with pytest.raises(WouldBlock):
+                engine.write_nowait(lambda c: None)
+            tg.start_soon(store.set_state, "after", 1)
+            await anyio.sleep(0.05)
+            release.set()
+        values = (await store.get_state("slow"), await store.get_state("after"))
+    finally:
+        release.set()
+        store.close()
+    assert values == (1, 1)
+
+
+async def test_sqlite_checkpoints_run_in_their_own_thread_not_inside_a_commit(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path, checkpoint_every=5)
+    engine = store.engine
+    assert isinstance(engine, SQLiteEngine)
+    try:
+        autocheckpoint = await store.write(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone())
+        for i in range(12):
+            await store.set_state(f"k{i}", i)
+        store.close()  # waits for a checkpoint in flight
+        checkpoints = engine.checkpoints
+    finally:
+        store.close()
+    assert autocheckpoint == {"wal_autocheckpoint": 0}
+    assert checkpoints >= 1
 
 
 async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:

@@ -3,7 +3,7 @@
 One facade over an engine (`storage.SQLiteEngine` by default, `storage.PostgresEngine` when
 DATABASE_URL is set); callers write portable SQL with `?` placeholders against `storage.Conn`
 and never ask which engine they have. The schema is `storage.MIGRATIONS`, applied at open: a new
-table is a new migration entry there. Blocking engine calls run off the event loop.
+table is a new migration entry there. Engine calls that could wait run off the event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ import anyio.to_thread
 
 from .errors import PeteError, StoreError, StoreUnavailable
 from .settings import Settings
-from .storage import Conn, Engine, Leadership, SpoolStats, SQLiteEngine, WriteSpool, engine_from_settings
+from .storage import (
+    Conn,
+    Engine,
+    Leadership,
+    SpoolStats,
+    SQLiteEngine,
+    WouldBlock,
+    WriteSpool,
+    engine_from_settings,
+)
 
 __all__ = ["STATE_CHANNEL", "Store", "StoredMessage", "store_from_settings"]
 
@@ -58,13 +67,17 @@ class Store:
         return StoreError(f"the store could not {doing}: {exc}")
 
     async def write(self, fn: Callable[[Conn], T]) -> T:
-        """Run `fn(conn)` in one write transaction, off the event loop.
+        """Run `fn(conn)` in one write transaction: right here when the engine can do it without
+        waiting (SQLite, lock free), else off the event loop. Keep `fn` to a few statements.
 
         Raises:
             StoreUnavailable: the database cannot be reached. StoreError: it refused the write.
         """
         try:
-            return await anyio.to_thread.run_sync(self.engine.write, fn)
+            try:
+                return self.engine.write_nowait(fn)
+            except WouldBlock:
+                return await anyio.to_thread.run_sync(self.engine.write, fn)
         except PeteError:
             raise
         except self.engine.errors as exc:

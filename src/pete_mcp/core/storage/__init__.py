@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ._engine import AlwaysLeader, Engine, Leadership, migrate
+from ._engine import AlwaysLeader, Engine, Leadership, WouldBlock, migrate
 from ._factory import engine_from_settings
 from ._postgres import AdvisoryLeadership, PostgresEngine
 from ._spool import SpoolStats, WriteSpool
@@ -28,6 +28,7 @@ __all__ = [
     "Row",
     "SQLiteEngine",
     "SpoolStats",
+    "WouldBlock",
     "WriteSpool",
     "engine_from_settings",
     "migrate",

@@ -15,12 +15,16 @@ from typing import Any, Protocol, TypeVar
 from ._sql import Conn, Row
 from .migrations import Migration, statements
 
-__all__ = ["AlwaysLeader", "Engine", "Leadership", "migrate"]
+__all__ = ["AlwaysLeader", "Engine", "Leadership", "WouldBlock", "migrate"]
 
 T = TypeVar("T")
 
 OnPayload = Callable[[str], Awaitable[None]]
 OnConnect = Callable[[], Awaitable[None]]
+
+
+class WouldBlock(Exception):
+    """`Engine.write_nowait` cannot run the transaction without waiting: run `write` off the loop."""
 
 
 class Leadership(Protocol):
@@ -48,6 +52,11 @@ class Engine(Protocol):
 
     def write(self, fn: Callable[[Conn], T]) -> T:
         """Run `fn` in one write transaction (blocking; the store calls it off the event loop)."""
+        ...
+
+    def write_nowait(self, fn: Callable[[Conn], T]) -> T:
+        """Run `fn` in one write transaction on the caller's thread, or raise `WouldBlock` before
+        doing anything when that could wait (a lock held elsewhere, a network round trip)."""
         ...
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...

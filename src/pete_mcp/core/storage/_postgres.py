@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from ..errors import ConfigError, StoreError
-from ._engine import Leadership, OnConnect, OnPayload, migrate
+from ._engine import Leadership, OnConnect, OnPayload, WouldBlock, migrate
 from ._sql import Row, to_pyformat
 from ._url import redact_url
 from .migrations import MIGRATIONS, Migration
@@ -198,6 +198,9 @@ class PostgresEngine:
                         with contextlib.suppress(psycopg.Error):
                             conn.rollback()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def write_nowait(self, fn: Callable[[Any], T]) -> T:
+        raise WouldBlock  # every transaction is a network round trip
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         for attempt in (1, 2):
