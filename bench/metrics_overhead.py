@@ -21,13 +21,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from pete_mcp.contract import ChatOptions, Message, Usage
+from _instant import InstantProvider
+from pete_mcp.contract import Message
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
-from pete_mcp.core.provider import Completion, ProviderHealth, StreamEvent, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.gateway import ChatTurn, Core, build_core
 from pete_mcp.metrics import Metrics, RequestRecord
@@ -35,28 +34,6 @@ from pete_mcp.metrics import Metrics, RequestRecord
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 SECTION = "## Metrics recording overhead (`metrics_overhead`)"
-
-
-class InstantProvider:
-    """Answers every request at once with three deltas: no network, no model."""
-
-    name = "instant"
-
-    async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[StreamEvent]:
-        for word in ("Rent", " is due", " on the first."):
-            yield TextDelta(word)
-        yield Completion(
-            "Rent is due on the first.", "instant", model, usage=Usage(completion_tokens=3), ttft_s=0.001, total_s=0.002
-        )
-
-    async def warm(self, model: str) -> float:
-        return 0.0
-
-    async def health(self) -> ProviderHealth:
-        return ProviderHealth(True, "instant")
-
-    async def cancel(self, job_id: str) -> None:
-        return None
 
 
 class NotRecording(Metrics):

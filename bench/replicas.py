@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,6 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from _delay_proxy import delay_proxy, open_links
+from _instant import InstantProvider
 
 PROMPT = "You are Jamie. Answer in one short sentence."
 
@@ -53,39 +54,14 @@ def serve(engine: str, port: int, database_url: str, data_dir: Path) -> None:
     from pydantic import SecretStr
 
     from pete_mcp.app import build_app
-    from pete_mcp.contract import ChatOptions, Message, Usage
-    from pete_mcp.core import Completion, ModelRegistry, ModelSpec, ProviderHealth, Route, Settings, TextDelta
+    from pete_mcp.core import ModelRegistry, ModelSpec, Route, Settings
     from pete_mcp.gateway import build_core
     from pete_vapi import vapi_face
-
-    class Instant:
-        name = "instant"
-
-        async def stream(self, model: str, messages: Sequence[Message], options: ChatOptions) -> AsyncIterator[Any]:
-            for word in ("Rent", " is due", " on the first."):
-                yield TextDelta(word)
-            yield Completion(
-                text="Rent is due on the first.",
-                provider="instant",
-                model=model,
-                usage=Usage(prompt_tokens=3, completion_tokens=3),
-                ttft_s=0.0,
-                total_s=0.0,
-            )
-
-        async def warm(self, model: str) -> float:
-            return 0.0
-
-        async def health(self) -> ProviderHealth:
-            return ProviderHealth(True, "instant")
-
-        async def cancel(self, job_id: str) -> None:
-            return None
 
     extra: dict[str, Any] = {"database_url": SecretStr(database_url)} if engine == "postgres" else {}
     settings = Settings(data_dir=data_dir, hedging=False, replica_id=engine, log_level="WARNING", **extra)
     registry = ModelRegistry({"jamie": ModelSpec("jamie", (Route("instant", "m"),), 4096, "Jamie", PROMPT)}, "jamie")
-    core = build_core(settings, providers={"instant": Instant()}, registry=registry)  # type: ignore[dict-item]
+    core = build_core(settings, providers={"instant": InstantProvider()}, registry=registry)
     app = build_app(core, faces=[vapi_face(core)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
 

@@ -10,6 +10,7 @@ const TOKEN_KEY = "pete-token";
 const METRICS_EVERY_MS = 5000;
 const HEALTH_EVERY_MS = 30000;
 const $ = (id) => document.getElementById(id);
+const { setStatus, errorMessage } = window.PeteUI;
 
 const state = { models: [], active: "", lastSnapshot: null, refreshQueued: false };
 
@@ -56,20 +57,6 @@ function authHeaders() {
 /* Every /api call carries the token when one is entered: beyond loopback reads need it too. */
 function apiFetch(url, options = {}) {
   return fetch(url, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
-}
-
-function setStatus(id, message, kind) {
-  const el = $(id);
-  el.textContent = message;
-  el.className = `status${kind ? " " + kind : ""}`;
-}
-
-async function errorMessage(response) {
-  try {
-    const body = await response.json();
-    if (body && body.error) return `${body.error.message} (${response.status})`;
-  } catch (_) { /* not JSON */ }
-  return `The server answered ${response.status}.`;
 }
 
 /* --- rendering the snapshot ------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const { setStatus, errorMessage } = window.PeteUI;
 const JOBS_EVERY_MS = 2000;
 const CALLS_EVERY_MS = 5000;
 const state = { transcriptFor: null, callsQueued: false, deskMissing: false, deployId: null };
@@ -34,18 +35,6 @@ function emptyRow(body, columns, message) {
   td.colSpan = columns;
   tr.appendChild(td);
   body.replaceChildren(tr);
-}
-function setStatus(id, message, kind) {
-  const el = $(id);
-  el.textContent = message;
-  el.className = `status${kind ? " " + kind : ""}`;
-}
-async function errorMessage(response) {
-  try {
-    const body = await response.json();
-    if (body && body.error) return `${body.error.message} (${response.status})`;
-  } catch (_) { /* not JSON */ }
-  return `The server answered ${response.status}.`;
 }
 const auth = () => (window.PeteAuth ? window.PeteAuth() : {});
 

@@ -31,6 +31,7 @@ __all__ = [
     "ControlJob",
     "ControlResult",
     "ErrorCode",
+    "FinishReason",
     "JobError",
     "JobInput",
     "Message",
@@ -43,6 +44,9 @@ __all__ = [
     "normalize_job_input",
     "parse_job_input",
 ]
+
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
 class _Wire(BaseModel):
@@ -139,7 +143,7 @@ class ChatResult(_Wire):
 
     type: Literal["result"] = "result"
     text: str
-    finish_reason: Literal["stop", "length", "cancelled", "error"] = "stop"
+    finish_reason: FinishReason = "stop"
     usage: Usage = Usage()
     timings: Timings = Timings()
     model: str

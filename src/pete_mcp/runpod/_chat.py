@@ -27,7 +27,7 @@ import anyio
 import anyio.lowlevel
 from pydantic import ValidationError
 
-from pete_mcp.contract import ChatJob, ChatResult, Timings
+from pete_mcp.contract import ChatJob, ChatResult, FinishReason, Timings
 from pete_mcp.core import JobFailed, JobStarted, ProviderError, StreamedReply, TextDelta, chat_body
 
 from ._http import PROVIDER
@@ -51,7 +51,8 @@ class JobClient(Protocol):
 
 
 ChatEvent = JobStarted | TextDelta | ChatResult
-_FINISH_REASONS = {"stop", "length", "cancelled", "error"}
+# A server's finish reason as the contract names it; anything else reads as "stop".
+_FINISH_REASONS: dict[str, FinishReason] = {r: r for r in ("stop", "length", "cancelled", "error")}
 
 
 @dataclass
@@ -187,7 +188,7 @@ async def openai_events(client: JobClient, chat: ChatJob, stream: ChatStream) ->
             await client._cancel_quietly(stream.job_id)
     yield ChatResult(
         text=reply.text,
-        finish_reason=reply.finish if reply.finish in _FINISH_REASONS else "stop",  # type: ignore[arg-type]
+        finish_reason=_FINISH_REASONS.get(reply.finish, "stop"),
         usage=reply.usage,
         timings=Timings(ttft_s=ttft, total_s=anyio.current_time() - started),
         model=model,
