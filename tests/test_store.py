@@ -13,6 +13,7 @@ import pytest
 
 from pete_mcp.core import ConfigError, Settings, Store, StoreError
 from pete_mcp.core.conversations import unseen_messages
+from pete_mcp.core.property_desk import PropertyDesk
 from pete_mcp.core.storage import (
     MIGRATIONS,
     Conn,
@@ -23,6 +24,7 @@ from pete_mcp.core.storage import (
     redact_url,
     to_pyformat,
 )
+from pete_mcp.core.tenant_directory import TenantRow, upsert_tenants
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -368,6 +370,89 @@ async def test_sqlite_checkpoints_run_in_their_own_thread_not_inside_a_commit(tm
         store.close()
     assert autocheckpoint == {"wal_autocheckpoint": 0}
     assert checkpoints >= 1
+
+
+def engine_for(db: dict[str, Any], migrations: Any) -> Any:
+    if db.get("database_url"):
+        return PostgresEngine(db["database_url"], min_size=1, max_size=2, migrations=migrations)
+    return SQLiteEngine(Path(db["data_dir"]) / "pete.db", migrations=migrations)
+
+
+async def test_tenants_from_before_phone_keys_are_keyed_found_and_healed_by_an_import(
+    db_settings: dict[str, Any],
+) -> None:
+    """Migration 6 keys the rows it can in SQL; the lookup still finds the others, and the next
+    import keys them."""
+    before = Store(engine_for(db_settings, [mig for mig in MIGRATIONS if mig.version < 6]))
+    before.open()
+    try:
+        for phone, name in (
+            ("+15552010001", "Ana"),
+            ("(555) 201-0002", "Bo"),
+            ("tel:555-201-0003", "Cy"),  # letters: the migration leaves it unkeyed
+            ("+44 20 7946 0958", "Di"),
+        ):
+            await before.execute(
+                "INSERT INTO tenants(phone, name, unit, property) VALUES (?, ?, '1', '')", (phone, name)
+            )
+    finally:
+        before.close()
+    store = Store(engine_for(db_settings, MIGRATIONS))
+    store.open()
+    desk = PropertyDesk(store)
+    try:
+        keys = {r["phone"]: r["phone_key"] for r in await store.query("SELECT phone, phone_key FROM tenants")}
+        found = [
+            (t.name if t else None)
+            for t in [
+                await desk.lookup_tenant(number)
+                for number in ("+1 555 201 0001", "5552010002", "+15552010003", "+442079460958", "+15559999999")
+            ]
+        ]
+        await upsert_tenants(store, [TenantRow("+15552010009", "Ed", "9")])
+        healed = await store.query("SELECT phone_key FROM tenants WHERE phone = 'tel:555-201-0003'")
+        new = await store.query("SELECT phone_key FROM tenants WHERE phone = '+15552010009'")
+    finally:
+        store.close()
+    assert keys == {
+        "+15552010001": "5552010001",
+        "(555) 201-0002": "5552010002",
+        "tel:555-201-0003": "",
+        "+44 20 7946 0958": "2079460958",
+    }
+    assert found == ["Ana", "Bo", "Cy", "Di", None]
+    assert healed == [{"phone_key": "5552010003"}] and new == [{"phone_key": "5552010009"}]
+
+
+async def test_a_sqlite_lookup_runs_on_the_event_loop_and_waits_in_a_thread_for_a_held_reader(
+    tmp_path: Path,
+) -> None:
+    store = sqlite_store(tmp_path)
+    engine = store.engine
+    assert isinstance(engine, SQLiteEngine) and engine._reader is not None
+    engine._reader.create_function("thread_id", 0, threading.get_ident)
+    try:
+        here = await store.lookup("SELECT thread_id() AS t")
+        engine._read_lock.acquire()  # as a long read in a worker thread would
+        try:
+            with pytest.raises(WouldBlock):
+                engine.read_nowait("SELECT 1", ())
+            async with anyio.create_task_group() as tg:
+                result: list[Any] = []
+
+                async def look() -> None:
+                    result.extend(await store.lookup("SELECT thread_id() AS t"))
+
+                tg.start_soon(look)
+                await anyio.sleep(0.05)
+                assert not result  # waiting off the loop, the loop free
+                engine._read_lock.release()
+        finally:
+            if engine._read_lock.locked():
+                engine._read_lock.release()
+    finally:
+        store.close()
+    assert here == [{"t": threading.get_ident()}] and result and result[0]["t"] != threading.get_ident()
 
 
 async def test_a_new_postgres_database_numbers_tickets_from_1001(postgres_url: str) -> None:

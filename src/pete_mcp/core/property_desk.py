@@ -97,11 +97,16 @@ class PropertyDesk:
 
     # --- tenants ---------------------------------------------------------------------------
     async def lookup_tenant(self, phone: str | None) -> Tenant | None:
+        """The tenant whose number is `phone` (compared as `normalise_phone`), found by the
+        `phone_key` index; rows not keyed yet ('') are compared here."""
         digits = normalise_phone(phone)
         if len(digits) < 7:
             return None
-        for row in await self.store.query("SELECT phone, name, unit, property FROM tenants"):
-            if normalise_phone(row["phone"]) == digits:
+        rows = await self.store.lookup(
+            "SELECT phone, name, unit, property, phone_key FROM tenants WHERE phone_key IN (?, '')", (digits,)
+        )
+        for row in sorted(rows, key=lambda r: r["phone_key"] != digits):  # keyed rows first
+            if row.pop("phone_key") == digits or normalise_phone(row["phone"]) == digits:
                 return Tenant(**row)
         return None
 

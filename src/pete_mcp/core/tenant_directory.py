@@ -146,18 +146,24 @@ async def upsert_tenants(store: Store, rows: list[TenantRow] | tuple[TenantRow, 
     """Insert new tenants and update known ones (matched by normalised phone); `(added, updated)`."""
 
     def txn(conn: Conn) -> tuple[int, int]:
-        known = {normalise_phone(r["phone"]): r["phone"] for r in conn.execute("SELECT phone FROM tenants").fetchall()}
+        known: dict[str, str] = {}
+        for r in conn.execute("SELECT phone, phone_key FROM tenants").fetchall():
+            key = normalise_phone(r["phone"])
+            known[key] = r["phone"]
+            if r["phone_key"] != key:  # a row from before migration 6 that the migration could not key
+                conn.execute("UPDATE tenants SET phone_key = ? WHERE phone = ?", (key, r["phone"]))
         added = updated = 0
         now = time.time()
         for row in rows:
-            stored = known.get(normalise_phone(row.phone))
+            key = normalise_phone(row.phone)
+            stored = known.get(key)
             if stored is None:
                 conn.execute(
-                    "INSERT INTO tenants(phone, name, unit, property, email, notes, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (row.phone, row.name, row.unit, row.property, row.email, row.notes, now),
+                    "INSERT INTO tenants(phone, phone_key, name, unit, property, email, notes, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (row.phone, key, row.name, row.unit, row.property, row.email, row.notes, now),
                 )
-                known[normalise_phone(row.phone)] = row.phone
+                known[key] = row.phone
                 added += 1
             else:
                 conn.execute(

@@ -20,6 +20,7 @@ import httpx
 
 from pete_mcp.app import build_app
 from pete_mcp.core import ModelProvider, ModelRegistry, Settings
+from pete_mcp.core.property_desk import normalise_phone
 from pete_mcp.gateway import Core, build_core
 from pete_vapi import vapi_face
 from pete_vapi.assistant import jamie_system_prompt
@@ -45,10 +46,10 @@ class EvalStack:
     async def seed_tenants(self, tenants: list[SuiteTenant]) -> None:
         for t in tenants:
             await self.core.store.execute(
-                "INSERT INTO tenants(phone, name, unit, property) VALUES (?, ?, ?, ?) "
+                "INSERT INTO tenants(phone, phone_key, name, unit, property) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (phone) DO UPDATE SET name = excluded.name, unit = excluded.unit, "
-                "property = excluded.property",
-                (t.phone, t.name, t.unit, t.property),
+                "property = excluded.property, phone_key = excluded.phone_key",
+                (t.phone, normalise_phone(t.phone), t.name, t.unit, t.property),
             )
 
     async def play(self, case: Case, call_id: str) -> CallRecord:

@@ -61,6 +61,10 @@ class Engine(Protocol):
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
 
+    def read_nowait(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        """`read` on the caller's thread, or `WouldBlock` when that could wait (as `write_nowait`)."""
+        ...
+
     async def watch(self, channel: str, on_payload: OnPayload, on_connect: OnConnect) -> None:
         """Deliver every `Conn.notify(channel, ...)` of other replicas until cancelled (reconnecting)."""
         ...

@@ -202,6 +202,9 @@ class PostgresEngine:
     def write_nowait(self, fn: Callable[[Any], T]) -> T:
         raise WouldBlock  # every transaction is a network round trip
 
+    def read_nowait(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        raise WouldBlock  # a network round trip
+
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         for attempt in (1, 2):
             with self._require_pool().connection() as conn:

@@ -4,12 +4,13 @@ The embedded default for one process (`pete up`). Each connection sits behind it
 Nothing is shared with other processes, so change notification is a no-op and this process
 always leads.
 
-Writes run on the event loop when they cannot wait (`write_nowait`): with WAL and
+Writes, and reads an index answers (`Store.lookup`), run on the event loop when they cannot wait
+(`write_nowait`, `read_nowait`): with WAL and
 synchronous=NORMAL a commit appends to the WAL without waiting for the disk, which costs tens of
 microseconds, while a hop to a worker thread cost the VAPI route about 0.5 ms of CPU per store
 call under load (thread wake-ups and the GIL handed back and forth). Two things could still make
-a write wait, and both are kept off the loop: a write lock held elsewhere (another thread, or
-another process on the same file) raises `WouldBlock` so the store runs the write in a thread,
+a call wait, and both are kept off the loop: a lock held elsewhere (another thread, or another
+process on the same file) raises `WouldBlock` so the store runs the call in a thread,
 and the WAL checkpoint (the step that does fsync) runs in its own thread instead of inside
 whichever commit crossed SQLite's threshold.
 """
@@ -113,10 +114,7 @@ class SQLiteEngine:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
-            # A write must never wait inside SQLite (it may be on the event loop): `_begin` waits
-            # instead, and only off the loop. `_checkpoint_soon` checkpoints, in its own thread.
-            self._writer.execute("PRAGMA busy_timeout=0")
-            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")  # `_checkpoint_soon` does it, in its own thread
             self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="pete-sqlite-checkpoint")
             self.write(lambda conn: migrate(conn, self.name, self.migrations))
             self._reader = self._connect()
@@ -130,6 +128,9 @@ class SQLiteEngine:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # A statement must never wait inside SQLite (it may be on the event loop):
+        # `_busy_retried` waits instead, and only off the loop.
+        conn.execute("PRAGMA busy_timeout=0")
         return conn
 
     def close(self) -> None:
@@ -156,15 +157,21 @@ class SQLiteEngine:
             self._write_lock.release()
 
     def _begin(self, wait_s: float) -> None:
-        """`BEGIN IMMEDIATE`, waiting up to `wait_s` for another process's write lock (0: `WouldBlock`)."""
+        """`BEGIN IMMEDIATE`, waiting up to `wait_s` for another process's write lock."""
         if self._writer is None:
             raise StoreError("the store is not open.")
+        writer = self._writer
+        self._busy_retried(lambda: writer.execute("BEGIN IMMEDIATE"), wait_s)
+
+    @staticmethod
+    def _busy_retried(step: Callable[[], T], wait_s: float) -> T:
+        """`step()`, tried again while SQLite answers SQLITE_BUSY, for up to `wait_s` (0: raise
+        `WouldBlock` at once; the connections' own busy timeout is 0, so they never wait inside)."""
         deadline = time.monotonic() + wait_s
         pause = 0.001
         while True:
             try:
-                self._writer.execute("BEGIN IMMEDIATE")
-                return
+                return step()
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode not in _BUSY:
                     raise
@@ -209,10 +216,21 @@ class SQLiteEngine:
             log.warning("SQLite WAL checkpoint failed: %s", exc)
 
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        with self._read_lock:
+            return self._busy_retried(lambda: self._select(sql, params), self.busy_wait_s)
+
+    def read_nowait(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        if not self._read_lock.acquire(blocking=False):
+            raise WouldBlock
+        try:
+            return self._busy_retried(lambda: self._select(sql, params), 0)
+        finally:
+            self._read_lock.release()
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[Row]:
         if self._reader is None:
             raise StoreError("the store is not open.")
-        with self._read_lock:
-            return [dict(r) for r in self._reader.execute(sql, params).fetchall()]
+        return [dict(r) for r in self._reader.execute(sql, params).fetchall()]
 
     async def watch(self, channel: str, on_payload: OnPayload, on_connect: OnConnect) -> None:
         await anyio.sleep_forever()
