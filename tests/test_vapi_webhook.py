@@ -35,6 +35,8 @@ async def test_assistant_request_answers_fast_with_jamie_on_our_custom_llm(tmp_p
     async with vapi_stack(tmp_path, {"runpod": slow_gpu}, **settings) as stack:
         with anyio.fail_after(1.0):
             response = await stack.webhook(fixture("assistant_request"), headers={"x-vapi-secret": "s3cret"})
+        with anyio.move_on_after(1.0):  # the warm-up runs in the background: wait for it to start
+            await slow_gpu.warm_started.wait()
         warm_started = list(slow_gpu.warmed)
     reply = response.json()
     model = reply["assistant"]["model"]

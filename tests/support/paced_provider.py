@@ -30,6 +30,7 @@ class PacedProvider:
     finished: list[str] = field(default_factory=list)
     closed_early: list[str] = field(default_factory=list)
     warmed: list[str] = field(default_factory=list)
+    warm_started: anyio.Event = field(default_factory=anyio.Event)
     warm_error: PeteError | None = None
     warm_delay_s: float = 0.0
     options_seen: list[ChatOptions] = field(default_factory=list)
@@ -69,6 +70,7 @@ class PacedProvider:
 
     async def warm(self, model: str) -> float:
         self.warmed.append(model)
+        self.warm_started.set()
         await anyio.sleep(self.warm_delay_s)
         if self.warm_error is not None:
             raise self.warm_error
