@@ -24,7 +24,7 @@ OnConnect = Callable[[], Awaitable[None]]
 
 
 class WouldBlock(Exception):
-    """`Engine.write_nowait` cannot run the transaction without waiting: run `write` off the loop."""
+    """An engine's `*_nowait` call could wait: run its blocking twin (`write`, `read`) off the loop."""
 
 
 class Leadership(Protocol):

@@ -4,15 +4,14 @@ The embedded default for one process (`pete up`). Each connection sits behind it
 Nothing is shared with other processes, so change notification is a no-op and this process
 always leads.
 
-Writes, and reads an index answers (`Store.lookup`), run on the event loop when they cannot wait
-(`write_nowait`, `read_nowait`): with WAL and
-synchronous=NORMAL a commit appends to the WAL without waiting for the disk, which costs tens of
-microseconds, while a hop to a worker thread cost the VAPI route about 0.5 ms of CPU per store
-call under load (thread wake-ups and the GIL handed back and forth). Two things could still make
-a call wait, and both are kept off the loop: a lock held elsewhere (another thread, or another
-process on the same file) raises `WouldBlock` so the store runs the call in a thread,
-and the WAL checkpoint (the step that does fsync) runs in its own thread instead of inside
-whichever commit crossed SQLite's threshold.
+Writes, and reads an index answers (`Store.lookup`), run on the event loop when they cannot
+wait (`write_nowait`, `read_nowait`): with WAL and synchronous=NORMAL a commit appends to the WAL
+without waiting for the disk, which costs tens of microseconds, while a hop to a worker thread
+cost the VAPI route about 0.5 ms of CPU per store call under load (thread wake-ups and the GIL
+handed back and forth). Two things could still make a call wait, and both are kept off the loop:
+a lock held elsewhere (another thread, or another process on the same file) raises `WouldBlock`,
+so the store runs the call in a thread; and the WAL checkpoint (the step that does fsync) runs in
+its own thread instead of inside whichever commit crossed SQLite's threshold.
 """
 
 from __future__ import annotations
@@ -93,7 +92,7 @@ class SQLiteEngine:
         busy_wait_s: float = 10.0,
         checkpoint_every: int = 200,
     ) -> None:
-        """`busy_wait_s`: how long a blocking write waits for another process's write lock.
+        """`busy_wait_s`: how long a call off the loop waits for another process's lock.
         `checkpoint_every`: commits between WAL checkpoints (SQLite's own default is about 1000
         pages, which is a few hundred of Pete's small transactions)."""
         self.path = path
@@ -173,7 +172,7 @@ class SQLiteEngine:
             try:
                 return step()
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _BUSY:
+                if exc.sqlite_errorcode & 0xFF not in _BUSY:  # extended codes (BUSY_RECOVERY, …) too
                     raise
                 if not wait_s:
                     raise WouldBlock from exc

@@ -391,7 +391,7 @@ CREATE TABLE IF NOT EXISTS github_deliveries (
         6,
         "a caller's tenant found by an index, not a scan of every tenant",
         """
--- property_desk.phone_key(phone): the last ten digits. '' = not keyed yet: the lookup reads those
+-- property_desk.normalise_phone(phone): the last ten digits. '' = not keyed yet: the lookup reads those
 -- rows too and compares in Python, and `pete tenants import` keys them.
 ALTER TABLE tenants ADD COLUMN phone_key TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS tenants_phone_key ON tenants(phone_key);
