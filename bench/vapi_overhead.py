@@ -9,15 +9,17 @@ What runs, all on this machine, each in its own process:
 - **litellm**: LiteLLM's proxy (`litellm --num_workers 1`, no database, no callbacks, no
   retries), configured in front of the same mock (gateway-and-latency.md §2.7).
 
-Four targets are measured, interleaved in rounds (in a new order each round) so drift in a
+Five targets are measured, interleaved in rounds (in a new order each round) so drift in a
 shared machine hits all of them alike: **direct** (the mock itself), **core** (`core.chat`
 called directly in its own process, with the same provider and store work as the route),
-**vapi** (`POST /vapi/chat/completions` on pete, one new call id per request, with a bearer
-key) and **litellm** (with its master key). HTTP load comes from `--clients` load-generator
-processes sharing the concurrency. TTFT = request sent → first frame carrying non-empty
-`content`, measured where the request is made. "VAPI added" is vapi − core (the route's own
-cost: HTTP, auth, parsing, conversation sync, framing); "Pete added" is vapi − direct (core
-included), compared with "LiteLLM added", litellm − direct. `--real-model` repeats c=1 against
+**core-http** (the same core behind the thinnest HTTP face, `core_http_app`), **vapi**
+(`POST /vapi/chat/completions` on pete, one new call id per request, with a bearer key) and
+**litellm** (with its master key). HTTP load comes from `--clients` load-generator processes
+sharing the concurrency. TTFT = request sent → first frame carrying non-empty `content`,
+measured where the request is made. "VAPI added" is vapi − core (the HTTP hop and the route);
+"route's own work" is vapi − core-http (auth, parsing, conversation sync, the emergency check,
+framing, middleware); "Pete added" is vapi − direct (core included), compared with "LiteLLM
+added", litellm − direct. `--real-model` repeats c=1 against
 the local llama.cpp SmolLM2 server instead of the mock.
 
     uv sync --group bench   # LiteLLM is in its own dependency group
