@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -60,6 +61,24 @@ SETTLE_S = 0.5
 KEY = "sk-bench-" + "0123456789abcdef" * 3
 
 
+# --- bare ASGI servers: the mock backend and the core over HTTP ---------------------------------
+async def serve_lifespan(receive: Any, send: Any, within: Any = None) -> None:
+    """Answer ASGI lifespan messages until shutdown, inside `within` (an async context manager)."""
+    async with within or contextlib.nullcontext():
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 # --- the mock backend (runs as `--role mock`) ------------------------------------------------
 def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
     """A bare ASGI OpenAI-compatible server: `/v1/chat/completions` (streamed) and `/v1/models`."""
@@ -76,16 +95,9 @@ def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        await read_body(receive)
         if scope["path"].endswith("/models"):
             payload = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model"}]}).encode()
             await send(
@@ -164,17 +176,9 @@ def core_http_app(core: Any, max_tokens: int) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            async with core:
-                while (await receive())["type"] != "lifespan.shutdown":
-                    await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send, within=core)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["method"] != "POST":  # the readiness probe
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
