@@ -100,7 +100,7 @@ class SQLiteEngine:
         self.migrations = migrations
         self.busy_wait_s = busy_wait_s
         self.checkpoint_every = checkpoint_every
-        self.checkpoints = 0  # checkpoints run (for tests and health)
+        self.checkpoints = 0  # checkpoints that completed (tests read it)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
