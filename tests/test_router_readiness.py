@@ -12,8 +12,17 @@ import pytest
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.events import EventBus
 from pete_mcp.core.models import ModelSpec, Route
-from pete_mcp.core.provider import Completion, Readiness, StreamEvent, TextDelta
+from pete_mcp.core.provider import (
+    Completion,
+    Readiness,
+    ReportsReadiness,
+    StreamEvent,
+    TextDelta,
+    WarmsForCalls,
+    capable,
+)
 from pete_mcp.routing.hedging import HedgePolicy
+from pete_mcp.routing.providers.runpod import RunPodProvider
 from pete_mcp.routing.router import Router, Watchdogs
 from pete_mcp.runpod import EndpointHealth, EndpointState, RunPodClient, readiness_of
 from tests.support.paced_provider import PacedProvider
@@ -189,3 +198,13 @@ def test_a_running_worker_with_a_free_slot_and_no_queue_reads_warm_not_busy() ->
     assert readiness_of(_health(running=2, in_progress=2, in_queue=1), slots_per_worker=4) == "busy"  # jobs wait
     assert readiness_of(_health(running=1, in_progress=1), slots_per_worker=1) == "busy"
     assert readiness_of(_health(), slots_per_worker=4) == "cold"
+
+
+def test_capable_answers_as_isinstance_does_for_the_capability_protocols() -> None:
+    """The router asks per request, so the answer is cached per class: it must still be isinstance's."""
+    reporting, plain = EndpointProvider("primary"), PacedProvider("fallback")
+    for provider in (reporting, plain, reporting, plain):  # twice: the cached answer too
+        for capability in (ReportsReadiness, WarmsForCalls):
+            assert capable(provider, capability) is isinstance(provider, capability)
+    assert capable(reporting, ReportsReadiness) and not capable(plain, ReportsReadiness)
+    assert issubclass(RunPodProvider, WarmsForCalls) and issubclass(RunPodProvider, ReportsReadiness)

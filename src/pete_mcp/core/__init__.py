@@ -38,6 +38,7 @@ from .provider import (
     StreamEvent,
     TextDelta,
     WarmsForCalls,
+    capable,
     close_stream,
 )
 from .settings import Settings
@@ -84,6 +85,7 @@ __all__ = [
     "TextDelta",
     "TokenCount",
     "WarmsForCalls",
+    "capable",
     "chat_body",
     "close_stream",
     "estimate_tokens",

@@ -8,10 +8,11 @@ implementing this and one line in `build_core`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 
@@ -26,6 +27,7 @@ __all__ = [
     "StreamEvent",
     "TextDelta",
     "WarmsForCalls",
+    "capable",
     "close_stream",
     "estimate_prompt_tokens",
 ]
@@ -115,6 +117,24 @@ class WarmsForCalls(Protocol):
     async def warm_for_call(self, model: str) -> bool:
         """Start a background warm-up unless a worker is idle now; True when one was started."""
         ...
+
+
+_Capability = TypeVar("_Capability")
+
+
+def capable(provider: object, capability: type[_Capability]) -> TypeGuard[_Capability]:
+    """`isinstance(provider, capability)` for the runtime-checkable protocols above, cached per class.
+
+    A runtime Protocol check walks the protocol's attributes on every call (tens of µs), and the
+    router asks on every request; providers get these methods from their class, so the answer
+    for a class never changes.
+    """
+    return _class_capable(type(provider), capability)
+
+
+@functools.cache
+def _class_capable(cls: type, capability: type) -> bool:
+    return issubclass(cls, capability)  # methods-only protocols: the class answers for its instances
 
 
 async def close_stream(stream: AsyncIterator[StreamEvent]) -> None:

@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 import anyio
 
 from pete_mcp.contract import Message
-from pete_mcp.core import Cancelled, InputError, JobStarted, ModelProvider, NotFound, Readiness, ReportsReadiness, Route
+from pete_mcp.core import (
+    Cancelled,
+    InputError,
+    JobStarted,
+    ModelProvider,
+    NotFound,
+    Readiness,
+    ReportsReadiness,
+    Route,
+    capable,
+)
 
 from .breaker import CircuitBreaker
 
@@ -85,4 +95,4 @@ def fails_over(exc: BaseException) -> bool:
 
 def readiness(provider: ModelProvider) -> Readiness:
     """What the provider knows for free about starting a job now (`unknown` if it cannot tell)."""
-    return provider.readiness() if isinstance(provider, ReportsReadiness) else "unknown"
+    return provider.readiness() if capable(provider, ReportsReadiness) else "unknown"

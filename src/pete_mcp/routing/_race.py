@@ -2,8 +2,8 @@
 
 The router (`router.py`) owns what lives across requests — providers, breakers, the hedge
 policy, counters, the task group; a `Race` is what one request needs. Each attempt runs as a
-task of the router's task group and sends its events (or its error) through the race's
-channel; the provider's generator thus lives in one task from its start to its close, which
+task of the router's task group and puts its events (or its error) in the race's mailbox
+(`_mailbox.py`); the provider's generator thus lives in one task from its start to its close, which
 is what cancellation and cleanup need (closing a RunPod stream cancels its job).
 """
 
@@ -19,7 +19,6 @@ from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from opentelemetry import trace
 
 from pete_mcp.contract import ChatOptions, Message
@@ -38,10 +37,12 @@ from pete_mcp.core import (
     Route,
     StreamEvent,
     TextDelta,
+    capable,
     close_stream,
 )
 
 from ._attempt import Attempt, RouterStats, Watchdogs, fails_over, readiness
+from ._mailbox import Mailbox
 from .breaker import CircuitBreaker
 from .hedging import HedgePolicy
 
@@ -102,9 +103,7 @@ class Race:
         self.errors: list[tuple[str, BaseException]] = []
         self.next_route = 0
         self.began = time.monotonic()
-        self.send: MemoryObjectSendStream[_Item]
-        self.receive: MemoryObjectReceiveStream[_Item]
-        self.send, self.receive = anyio.create_memory_object_stream[_Item](64)
+        self.mailbox: Mailbox[_Item] = Mailbox(64)
         self.stopped: str | None = None
         self.handle = stop
         if stop is not None:
@@ -117,8 +116,8 @@ class Race:
         for attempt in self.attempts:
             attempt.done = True
             attempt.scope.cancel()
-        with suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self.send.send_nowait((-1, Cancelled(reason)))
+        with suppress(anyio.ClosedResourceError):
+            self.mailbox.put_urgent((-1, Cancelled(reason)))
 
     # --- the race ----------------------------------------------------------------------------
     async def run(self) -> AsyncIterator[StreamEvent]:
@@ -155,8 +154,7 @@ class Race:
             for attempt in self.attempts:
                 attempt.scope.cancel()
                 attempt.settle("cancelled")
-            self.send.close()
-            self.receive.close()
+            self.mailbox.close()
 
     async def _first_token(self) -> tuple[Attempt, TextDelta | Completion]:
         """Wait for the first attempt to produce a token (or an empty Completion)."""
@@ -182,7 +180,7 @@ class Race:
                 self._first_token_timeout()
                 continue
             with anyio.move_on_after(min(hedge_s, watchdog_s)):
-                index, item = await self.receive.receive()
+                index, item = await self.mailbox.get()
                 if index < 0 and isinstance(item, BaseException):
                     raise item  # stopped from outside
                 attempt = self.attempts[index]
@@ -319,7 +317,7 @@ class Race:
                             job_span = self.router.tracer.start_span(
                                 f"job {event.job_id}", attributes={"pete.job.id": event.job_id}
                             )
-                        await self.send.send((attempt.index, event))
+                        await self.mailbox.put((attempt.index, event))
                         if isinstance(event, Completion):
                             completed = True
                             outcome = "completed"
@@ -332,13 +330,13 @@ class Race:
                     raise ProviderError(
                         f"{attempt.route.provider} ended its stream without a result.", provider=attempt.route.provider
                     )
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except anyio.ClosedResourceError:
                 pass  # the request is over; nobody reads this attempt any more
             except Exception as exc:
                 outcome = "failed"
                 span.set_attribute("error.type", getattr(exc, "code", type(exc).__name__))
-                with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await self.send.send((attempt.index, exc))
+                with suppress(anyio.ClosedResourceError):
+                    await self.mailbox.put((attempt.index, exc))
             finally:
                 if job_span is not None:
                     job_span.set_attribute("pete.job.outcome", outcome)
@@ -422,14 +420,22 @@ class Race:
         self.errors.append((oldest.route.provider, ProviderTimeout(reason, provider=oldest.route.provider)))
 
     async def _next_of(self, winner: Attempt) -> StreamEvent | BaseException | None:
-        """The winner's next event; None when it stalls past the stall watchdog."""
+        """The winner's next event; None when it stalls past the stall watchdog.
+
+        An event already queued is taken without a timer or a trip round the loop: under load the
+        reader is often behind its provider, and this runs once per delta.
+        """
         stall_s = self.router.watchdogs.stall_s
-        with anyio.move_on_after(math.inf if stall_s is None else stall_s):
-            while True:
-                index, item = await self.receive.receive()
-                if index < 0 or index == winner.index:  # < 0: stopped from outside
-                    return item
-        return None
+        deadline = math.inf if stall_s is None else time.monotonic() + stall_s
+        while True:
+            if not self.mailbox.ready:
+                with anyio.move_on_after(deadline - time.monotonic()):
+                    await self.mailbox.wait()
+                if not self.mailbox.ready:
+                    return None
+            index, item = self.mailbox.get_nowait()
+            if index < 0 or index == winner.index:  # < 0: stopped from outside
+                return item
 
     def _bridge(self, stalled: Attempt, spoken: str) -> Attempt:
         """Hand a stalled reply to the next route, which continues from the text already sent.
@@ -465,7 +471,7 @@ class Race:
             return routes
         for route in cold:
             provider = self.router.providers[route.provider]
-            if isinstance(provider, ReportsReadiness):
+            if capable(provider, ReportsReadiness):
                 provider.warm_soon(route.model)
         self.router.stats.cold_skips += 1
         log.info("%s is cold for %s: a fallback answers while it warms", cold[0].provider, self.spec.alias)
