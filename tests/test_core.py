@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pete_mcp.contract import Message
@@ -8,6 +9,8 @@ from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.core.provider import TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.gateway import ChatTurn, Reply, build_core
+from pete_mcp.routing.providers.runpod import RunPodProvider
+from pete_mcp.runpod import RunPodClient
 from tests.support.scripted import ScriptedProvider
 
 pytestmark = pytest.mark.anyio
@@ -91,3 +94,25 @@ async def test_input_tokens_a_server_did_not_count_are_estimated_from_the_contex
     assert 0 < short < long
     assert 350 <= long <= 450  # ~1,530 characters (+ the system prompt): about four per token
     assert await input_tokens(ScriptedProvider("r", prompt_tokens=9), "hi") == 9  # a server's own count is kept
+
+
+async def test_warms_for_calls_only_when_the_first_route_can_warm_its_endpoint_for_a_call(tmp_path: Path) -> None:
+    """A call's first turn spawns a warm-up task only when `warm_for_call` could do anything."""
+    async with httpx.AsyncClient() as http:  # never used: no request is sent
+        client = RunPodClient(http, base_url="http://127.0.0.1:9", endpoint_id="ep", api_key="k")
+        runpod = RunPodProvider(client, use_openai_route=False)
+        plain = ScriptedProvider("plain")
+        on_runpod = build_core(
+            Settings(data_dir=tmp_path / "a"),
+            providers={"runpod": runpod, "plain": plain},
+            registry=registry("runpod", "plain"),
+        )
+        on_plain = build_core(
+            Settings(data_dir=tmp_path / "b"),
+            providers={"plain": plain, "runpod": runpod},
+            registry=registry("plain", "runpod"),
+        )
+        model_on_runpod, model_on_plain = on_runpod.models.get("a"), on_plain.models.get("a")
+        assert on_runpod.warms_for_calls(model_on_runpod)
+        assert not on_plain.warms_for_calls(model_on_plain)
+        assert await on_plain.warm_for_call(model_on_plain) is None

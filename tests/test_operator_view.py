@@ -247,3 +247,27 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+async def test_a_new_callers_tenant_is_looked_up_after_the_reply_not_before_its_first_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board's tenant is a store read no caller should wait for: it runs once the reply is out."""
+    async with operator_app(tmp_path) as desk:
+        said_before_lookup: list[list[str]] = []
+        lookup = PropertyDesk.lookup_tenant
+
+        async def watched_lookup(self: PropertyDesk, number: str) -> Any:
+            call = desk.core.calls.get("call-1") or {}
+            said_before_lookup.append([line["role"] for line in call.get("transcript", [])])
+            return await lookup(self, number)
+
+        monkeypatch.setattr(PropertyDesk, "lookup_tenant", watched_lookup)
+        await desk.http.post("/vapi/chat/completions", json=chat_body(("user", "Is the office open today?")))
+        await desk.http.post(
+            "/vapi/chat/completions",
+            json=chat_body(("user", "Is the office open today?"), ("assistant", "Hello there."), ("user", "Thanks")),
+        )
+        live = (await desk.http.get("/api/calls")).json()["live"]
+    assert said_before_lookup == [["caller", "assistant"]]  # once per call, after Jamie's reply
+    assert live[0]["tenant"] == "unit 4B, Maple Court"

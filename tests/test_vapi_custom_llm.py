@@ -40,6 +40,19 @@ async def test_a_turn_streams_frames_vapi_accepts_and_stores_both_sides(tmp_path
     assert thread == [("system", JAMIE_PROMPT), ("user", "Hi, is the office open?"), ("assistant", "Hello there.")]
 
 
+async def test_a_calls_first_turn_starts_no_warm_up_task_for_a_provider_that_cannot_warm_for_calls(
+    tmp_path: Path,
+) -> None:
+    """Only an endpoint that knows its workers for free (RunPod) is warmed as a call starts; for
+    any other the first turn spawns nothing (at 32 calls starting at once, a task each is CPU the
+    first tokens queue behind)."""
+    async with vapi_stack(tmp_path, {"p": ScriptedProvider("p")}) as stack:
+        response = await stack.chat(chat_body(("user", "Is the office open?"), call_id="call-new"))
+        warmer = stack.face.webhook.warmer
+    assert response.status_code == 200
+    assert not stack.core.warms_for_calls() and warmer.started == 0
+
+
 async def test_model_text_that_is_not_plain_ascii_reaches_the_caller_in_well_formed_frames(tmp_path: Path) -> None:
     words = ("Café au lait ☕", ' costs "€3"', " \\ 日本語.")
     async with vapi_stack(tmp_path, {"p": ScriptedProvider("p", words=words)}) as stack:

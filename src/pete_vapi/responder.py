@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.models import ModelSpec
@@ -69,6 +68,7 @@ class _Turn:
     round_spoken: list[str] = field(default_factory=list)  # model text spoken in the round under way
     round_open: bool = False
     outcome: str = "answer"
+    tenant_number: str | None = None  # a new call's number, to name its tenant on the board after the reply
 
     @property
     def call_id(self) -> str | None:
@@ -137,32 +137,29 @@ class Responder:
             clock=TurnClock(self.budget),
             options=turn_options(request),
         )
-        # Side work of the turn (the caller's tenant, for the call board) runs beside it, off the
-        # path to the first token, and is over before the turn is.
-        async with anyio.create_task_group() as side:
-            try:
-                if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
-                    if self.on_call_start is not None:
-                        self.on_call_start()
-                    self._show_caller(turn.call_id, request.caller_number, side)
-                incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
-                new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
-                heard = _latest_user_text(new)
-                if turn.call_id:
-                    self.core.calls.said(turn.call_id, "caller", heard)
-                    self.core.calls.set_state(turn.call_id, "answering")
-                hazard = detect_hazard(heard)
-                if hazard is not None:
-                    await self._emergency(turn, hazard, sink)
-                else:
-                    await self._answer(turn, sink)
-            except Exception:
-                log.exception("VAPI turn for call %s failed; apologising", turn.conversation_id)
-                if not sink.finished:
-                    await self._apologise(turn, sink, reason="error")
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
-                    await self._settle(turn, sink)
+        try:
+            if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:
+                if self.on_call_start is not None:
+                    self.on_call_start()
+                self._show_caller(turn)
+            incoming = [m for m in (w.to_message() for w in request.messages) if m is not None]
+            new = await self.core.conversations.sync(turn.conversation_id, incoming, source="vapi")
+            heard = _latest_user_text(new)
+            if turn.call_id:
+                self.core.calls.said(turn.call_id, "caller", heard)
+                self.core.calls.set_state(turn.call_id, "answering")
+            hazard = detect_hazard(heard)
+            if hazard is not None:
+                await self._emergency(turn, hazard, sink)
+            else:
+                await self._answer(turn, sink)
+        except Exception:
+            log.exception("VAPI turn for call %s failed; apologising", turn.conversation_id)
+            if not sink.finished:
+                await self._apologise(turn, sink, reason="error")
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
+                await self._settle(turn, sink)
 
     # --- the model path --------------------------------------------------------------------
     async def _answer(self, turn: _Turn, sink: ReplySink) -> None:
@@ -291,12 +288,14 @@ class Responder:
         await sink.finish("tool_calls")
 
     # --- the emergency path ----------------------------------------------------------------
-    def _show_caller(self, call_id: str, number: str | None, side: TaskGroup) -> None:
-        """Put the caller (masked) on the operator's call board now, and their unit, when the number
-        is a tenant's, once `side` has looked it up (a store read the first token need not wait for)."""
-        self.core.calls.started(call_id, caller=mask_number(number) if number else "", source="vapi")
-        if number:
-            side.start_soon(self._show_tenant, call_id, number)
+    def _show_caller(self, turn: _Turn) -> None:
+        """Put the caller (masked) on the operator's call board now; their unit, when the number is a
+        tenant's, once the first reply is out (`_settle`): a store read no caller should wait for,
+        and at 32 calls starting at once, work every other first token would queue behind."""
+        assert turn.call_id is not None
+        number = turn.request.caller_number
+        self.core.calls.started(turn.call_id, caller=mask_number(number) if number else "", source="vapi")
+        turn.tenant_number = number
 
     async def _show_tenant(self, call_id: str, number: str) -> None:
         try:
@@ -428,7 +427,8 @@ class Responder:
                 await self.core.router.provider(name).cancel(job_id)
 
     async def _settle(self, turn: _Turn, sink: ReplySink) -> None:
-        """After the turn, whatever happened: store a cut-off reply, cancel its job, time the turn."""
+        """After the turn, whatever happened: store a cut-off reply, cancel its job, time the turn,
+        and name a new call's tenant on the board."""
         if not sink.finished:  # cancelled (the caller hung up or barged in)
             turn.outcome = "interrupted"
             await self._store_partial(turn)
@@ -450,3 +450,5 @@ class Responder:
                 held=clock.held,
                 job_id=turn.first_job,
             )
+            if turn.tenant_number:
+                await self._show_tenant(turn.call_id, turn.tenant_number)

@@ -62,6 +62,8 @@ class ModelWarmer:
     def warm_soon(self, *, endpoint_only: bool = False) -> bool:
         """Start the check in the background; `endpoint_only`: never fall back to `Core.warm`
         (a call's first turn is about to ask the model itself)."""
+        if endpoint_only and not self.core.warms_for_calls():
+            return False  # nothing to do for this provider: not even a task
         if self._running or not self.background.start_soon(self._warm, endpoint_only, name="warm active model"):
             return False
         self._running = True

@@ -38,6 +38,7 @@ from pete_mcp.core import (
     Store,
     TextDelta,
     WarmsForCalls,
+    capable,
     close_stream,
 )
 from pete_mcp.core.errors import QualityGateRefused
@@ -227,11 +228,23 @@ class Core:
         warm-up started, False when a worker is idle already, None when that provider cannot
         tell for free (the caller may `warm` instead)."""
         spec = spec or self.active
+        warmer = self._call_warmer(spec)
+        if warmer is None:
+            return None
+        provider, model = warmer
+        return await provider.warm_for_call(model)
+
+    def warms_for_calls(self, spec: ModelSpec | None = None) -> bool:
+        """Whether `warm_for_call` could do anything for `spec` (default the active model): decided
+        without awaiting, so a call's first turn spawns no task when the answer is no."""
+        return self._call_warmer(spec or self.active) is not None
+
+    def _call_warmer(self, spec: ModelSpec) -> tuple[WarmsForCalls, str] | None:
         routes = self.router.usable_routes(spec)
         provider = self.router.providers.get(routes[0].provider) if routes else None
-        if not isinstance(provider, WarmsForCalls):
+        if provider is None or not capable(provider, WarmsForCalls):
             return None
-        return await provider.warm_for_call(routes[0].model or spec.primary.model)
+        return provider, routes[0].model or spec.primary.model
 
     async def switch_history(self, limit: int = 50) -> list[SwitchRecord]:
         """Recent model switches, newest first, failed tries included (when, from, to, warm-up, by)."""
