@@ -149,7 +149,7 @@ def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncCli
 def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     import uvicorn
 
-    from pete_mcp.app import build_app
+    from pete_mcp.app import build_app, tune_gc_for_serving
     from pete_vapi import vapi_face
 
     logging.basicConfig(level=logging.WARNING)
@@ -158,6 +158,7 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     )
     core = build_core_on(backend, model, data_dir, http)
     app = build_app(core, faces=[vapi_face(core)])
+    tune_gc_for_serving()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
 
 
@@ -203,11 +204,14 @@ def core_http_app(core: Any, max_tokens: int) -> Any:
 def serve_core_http(port: int, backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     import uvicorn
 
+    from pete_mcp.app import tune_gc_for_serving
+
     logging.basicConfig(level=logging.WARNING)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
     )
     app = core_http_app(build_core_on(backend, model, data_dir, http), max_tokens)
+    tune_gc_for_serving()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
 
 
@@ -397,9 +401,12 @@ async def serve_batches(targets: dict[str, Callable[[int, int], Awaitable[list[f
 
 async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     """`--role core`: calls the core directly, in its own process."""
+    from pete_mcp.app import tune_gc_for_serving
+
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits)
     async with build_core_on(backend, model, data_dir, http) as core:  # the core closes the client
+        tune_gc_for_serving()
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 

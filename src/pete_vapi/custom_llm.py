@@ -28,6 +28,7 @@ from pete_mcp.core.errors import AuthError, InputError
 from pete_mcp.core.jsonwire import parse_model, validation_message
 
 from .auth import LlmAuth
+from .beside import beside
 from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame
 from .redact import redact
 from .responder import Responder, turn_options
@@ -104,7 +105,7 @@ class CustomLlmEndpoint:
     async def _run_until_disconnect(self, request: ChatCompletionRequest, sink: ReplySink, receive: Receive) -> bool:
         """Answer the turn; a disconnect before the reply is finished cancels it. True if the caller left."""
         hung_up = False
-        async with anyio.create_task_group() as tg:
+        with anyio.CancelScope() as turn:
 
             async def watch() -> None:
                 nonlocal hung_up
@@ -113,9 +114,8 @@ class CustomLlmEndpoint:
                 if not sink.finished:  # after the last frame the server reports a disconnect too
                     hung_up = True
                     log.info("VAPI hung up on call %s mid-turn; cancelling it", request.call_id)
-                    tg.cancel_scope.cancel()
+                    turn.cancel()
 
-            tg.start_soon(watch)
-            await self.responder.respond(request, sink)
-            tg.cancel_scope.cancel()
+            async with beside(watch):
+                await self.responder.respond(request, sink)
         return hung_up

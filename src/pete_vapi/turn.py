@@ -12,6 +12,7 @@ caller can also cancel it explicitly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,8 @@ from pete_mcp.core.errors import PeteError
 from pete_mcp.core.provider import JobStarted, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.gateway import ChatEvent, Reply
+
+from .beside import beside
 
 __all__ = ["RoundResult", "TurnBudget", "TurnClock", "run_round"]
 
@@ -96,10 +99,12 @@ class _Reading:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     waiting: bool = False  # the reader is awaiting the core's next event (safe to cancel there)
     expired: Literal["late", "stalled"] | None = None  # the clock ran out: the round is over
+    over: anyio.Event = field(default_factory=anyio.Event)  # the reader is done: the watchdog returns
 
 
 async def _watch(clock: TurnClock, reading: _Reading, on_late: Callable[[], Awaitable[None]]) -> None:
     """Sleep to the clock's next point; there, ask for the holding phrase or end the round.
+    Returns as soon as the reader is done (`reading.over`).
 
     The clock moves as events arrive, so a wake-up before its time just sleeps the rest:
     one timer per round instead of a deadline moved per event.
@@ -107,7 +112,10 @@ async def _watch(clock: TurnClock, reading: _Reading, on_late: Callable[[], Awai
     while True:
         wait, holds = clock.next_wait(time.perf_counter())
         if wait > 0:
-            await anyio.sleep(wait)
+            with anyio.move_on_after(wait):
+                await reading.over.wait()
+            if reading.over.is_set():
+                return
             continue
         if holds:
             clock.held = True
@@ -136,15 +144,14 @@ async def run_round(
 
     The stream is read in the caller's task, event by event (no relay task or channel per
     turn: at high concurrency every hop per delta is CPU the other calls queue behind); a
-    watchdog task holds the clock and cancels the read when the round runs out of time.
+    watchdog task (`beside`) holds the clock and cancels the read when the round runs out of time.
     """
     result = RoundResult()
     parts: list[str] = []
     reading = _Reading()
     next_event = events.__anext__
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_watch, clock, reading, on_late)
+        async with beside(functools.partial(_watch, clock, reading, on_late), on_exit=reading.over.set):
             with reading.scope:
                 while reading.expired is None:
                     reading.waiting = True
@@ -173,7 +180,6 @@ async def run_round(
                         result.reply = item
                         result.job_id = result.job_id or item.completion.job_id
                         break
-            tg.cancel_scope.cancel()
     finally:
         # Close the core's generator now, in this task: its provider stream (and upstream job) closes with it.
         aclose = getattr(events, "aclose", None)
