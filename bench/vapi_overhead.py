@@ -59,6 +59,10 @@ QUESTION = "My kitchen sink is leaking, can someone come today?"
 # Both gateways check a credential, as in production (LiteLLM refuses to start without one).
 SETTLE_S = 0.5
 KEY = "sk-bench-" + "0123456789abcdef" * 3
+# The servers here keep an idle connection 30 s (uvicorn's default is 5 s, the same as httpx's
+# client-side expiry, so a client sometimes sent a request just as the server closed the
+# connection: a failed request, ReadError, of whichever target it was).
+KEEP_ALIVE_S = 30
 
 
 # --- bare ASGI servers: the mock backend and the core over HTTP ---------------------------------
@@ -123,7 +127,14 @@ def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
 def serve_mock(port: int, first_ms: float, deltas: int, gap_ms: float) -> None:
     import uvicorn
 
-    uvicorn.run(mock_app(first_ms, deltas, gap_ms), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        mock_app(first_ms, deltas, gap_ms),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
 
 
 # --- the gateway under test (runs as `--role pete`) -------------------------------------------
@@ -159,7 +170,15 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     core = build_core_on(backend, model, data_dir, http)
     app = build_app(core, faces=[vapi_face(core)])
     tune_gc_for_serving()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        lifespan="on",
+    )
 
 
 def core_http_app(core: Any, max_tokens: int) -> Any:
@@ -212,7 +231,15 @@ def serve_core_http(port: int, backend: str, model: str, data_dir: Path, max_tok
     )
     app = core_http_app(build_core_on(backend, model, data_dir, http), max_tokens)
     tune_gc_for_serving()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        lifespan="on",
+    )
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -787,8 +814,9 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "measured by the same client processes as the VAPI route. So vapi − core counts the HTTP hop "
         "itself (sockets, parsing, the clients' own queueing) as well as the route, and vapi − core over "
         "HTTP is the route's own work: auth, the strict body parser, the conversation sync, the emergency "
-        "check, VAPI's frames and the edge middleware. LiteLLM is measured against the same mock with "
-        "the same client processes.",
+        "check, VAPI's frames and the edge middleware. The three Pete-side processes (pete, core over "
+        "HTTP, core) tune their garbage collector alike, as `pete serve` does (`tune_gc_for_serving`). "
+        "LiteLLM is measured against the same mock with the same client processes.",
     ]
     if real:
         lines += [
