@@ -160,7 +160,7 @@ def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncCli
 def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     import uvicorn
 
-    from pete_mcp.app import build_app, tune_gc_for_serving
+    from pete_mcp.app import build_app
     from pete_vapi import vapi_face
 
     logging.basicConfig(level=logging.WARNING)
@@ -169,7 +169,6 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     )
     core = build_core_on(backend, model, data_dir, http)
     app = build_app(core, faces=[vapi_face(core)])
-    tune_gc_for_serving()
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -223,14 +222,11 @@ def core_http_app(core: Any, max_tokens: int) -> Any:
 def serve_core_http(port: int, backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     import uvicorn
 
-    from pete_mcp.app import tune_gc_for_serving
-
     logging.basicConfig(level=logging.WARNING)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
     )
     app = core_http_app(build_core_on(backend, model, data_dir, http), max_tokens)
-    tune_gc_for_serving()
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -428,12 +424,10 @@ async def serve_batches(targets: dict[str, Callable[[int, int], Awaitable[list[f
 
 async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     """`--role core`: calls the core directly, in its own process."""
-    from pete_mcp.app import tune_gc_for_serving
 
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits)
     async with build_core_on(backend, model, data_dir, http) as core:  # the core closes the client
-        tune_gc_for_serving()
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 
@@ -814,9 +808,8 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "measured by the same client processes as the VAPI route. So vapi − core counts the HTTP hop "
         "itself (sockets, parsing, the clients' own queueing) as well as the route, and vapi − core over "
         "HTTP is the route's own work: auth, the strict body parser, the conversation sync, the emergency "
-        "check, VAPI's frames and the edge middleware. The three Pete-side processes (pete, core over "
-        "HTTP, core) tune their garbage collector alike, as `pete serve` does (`tune_gc_for_serving`). "
-        "LiteLLM is measured against the same mock with the same client processes.",
+        "check, VAPI's frames and the edge middleware. LiteLLM is measured against the same mock with "
+        "the same client processes.",
     ]
     if real:
         lines += [

@@ -6,7 +6,6 @@ needs entered while the app runs. The app's lifespan opens the core first and cl
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,12 +21,9 @@ from pete_mcp.core import ConfigError, PeteError, Settings
 from pete_mcp.faces import BodyLimitMiddleware, Face, HostGuardMiddleware, accepted_hosts, body_limits
 from pete_mcp.gateway import Core, build_core
 
-__all__ = ["Face", "build_app", "check_bind_safety", "default_faces", "serve", "tune_gc_for_serving"]
+__all__ = ["Face", "build_app", "check_bind_safety", "default_faces", "serve"]
 
 log = logging.getLogger(__name__)
-
-# Young-generation collections every 10,000 net allocations instead of 700; see `tune_gc_for_serving`.
-GC_THRESHOLDS = (10_000, 20, 100)
 
 # /mcp checks Host itself (the MCP SDK's transport security); /healthz answers load balancers by IP.
 HOST_CHECK_EXEMPT = ("/mcp", "/healthz")
@@ -131,28 +127,11 @@ def check_bind_safety(settings: Settings) -> None:
         )
 
 
-def tune_gc_for_serving() -> None:
-    """Set the garbage collector up for a gateway process, once it is built (call it only there).
-
-    Every turn allocates thousands of short-lived objects, so with CPython's default threshold
-    (700) a young collection ran about every third VAPI turn, and a full one scanned every module
-    and model object loaded at start-up, 25–40 ms with every call in flight stopped behind it.
-    So: what exists now (imports, the app, the settings) is frozen out of collection for good, and
-    young collections run every 10,000 net allocations (about a millisecond each; 50,000 made them
-    6 ms, which showed in the p99). Reference counting frees almost all of a turn's objects anyway;
-    the collector only finds cycles, and those wait a little longer. Measured in docs/benchmarks.md.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def serve(settings: Settings, *, core: Core | None = None) -> None:
     """Run the gateway in the foreground (blocking) until interrupted."""
     check_bind_safety(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(core or build_core(settings))
-    tune_gc_for_serving()
     # Open event streams (the dashboard's /api/events, MCP GET streams) never end by themselves: on
     # shutdown, give requests in flight 5 s, then close what is left so Ctrl+C does not hang.
     uvicorn.run(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
-from pete_mcp.app import build_app, check_bind_safety, tune_gc_for_serving
+from pete_mcp.app import build_app, check_bind_safety
 from pete_mcp.core import ConfigError, PeteError, Settings
 from pete_mcp.gateway import build_core
 
@@ -154,7 +154,6 @@ async def _up(settings: Settings, replicas: int = 1) -> int:
                 if started is None:
                     return 1
                 running.append(started)
-            tune_gc_for_serving()  # everything is up: what exists now stays for the process's life
             gateways = [f"http://{settings.host}:{server.bound_port}" for server, _ in running]
             if len(gateways) > 1:
                 print(f"\n{len(gateways)} gateway replicas on one PostgreSQL: {', '.join(gateways)}", flush=True)
