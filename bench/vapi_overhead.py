@@ -124,17 +124,24 @@ def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
     return app
 
 
-def serve_mock(port: int, first_ms: float, deltas: int, gap_ms: float) -> None:
+def serve_on(app: Any, port: int, **options: Any) -> None:
+    """Serve `app` on loopback with uvicorn, as every server of this benchmark is served."""
     import uvicorn
 
     uvicorn.run(
-        mock_app(first_ms, deltas, gap_ms),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
+        **options,
     )
+
+
+def serve_mock(port: int, first_ms: float, deltas: int, gap_ms: float) -> None:
+
+    serve_on(mock_app(first_ms, deltas, gap_ms), port)
 
 
 # --- the gateway under test (runs as `--role pete`) -------------------------------------------
@@ -158,7 +165,6 @@ def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncCli
 
 
 def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
-    import uvicorn
 
     from pete_mcp.app import build_app
     from pete_vapi import vapi_face
@@ -169,15 +175,7 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     )
     core = build_core_on(backend, model, data_dir, http)
     app = build_app(core, faces=[vapi_face(core)])
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="on",
-    )
+    serve_on(app, port, lifespan="on")
 
 
 def core_http_app(core: Any, max_tokens: int) -> Any:
@@ -220,22 +218,12 @@ def core_http_app(core: Any, max_tokens: int) -> Any:
 
 
 def serve_core_http(port: int, backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
-    import uvicorn
-
     logging.basicConfig(level=logging.WARNING)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
     )
     app = core_http_app(build_core_on(backend, model, data_dir, http), max_tokens)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="on",
-    )
+    serve_on(app, port, lifespan="on")
 
 
 # --- processes --------------------------------------------------------------------------------
