@@ -46,6 +46,7 @@ from pete_mcp.contract import ChatJob, ChatOptions, ChatResult, Message
 from pete_mcp.core.provider import JobStarted, TextDelta
 from pete_mcp.core.settings import Settings
 from pete_mcp.core.sse import DONE, iter_sse_data
+from pete_mcp.gateway import outbound_http
 from pete_mcp.local.localpod import DEFAULT_LB_WORKER_COMMAND, DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
 from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
 from pete_mcp.runpod import LBCall, RunPodLBClient
@@ -333,7 +334,7 @@ async def run(args: argparse.Namespace) -> str:
             async with (
                 LocalPod(config) as pod,
                 LocalPod(lb_config) as lb_pod,
-                httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http,
+                outbound_http(httpx.Timeout(120, connect=5), max_connections=64) as http,  # the gateway's own client
                 aiohttp.ClientSession() as session,
             ):
                 await pod.wait_for_workers(1, timeout_s=120)

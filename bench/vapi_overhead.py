@@ -63,6 +63,9 @@ KEY = "sk-bench-" + "0123456789abcdef" * 3
 # client-side expiry, so a client sometimes sent a request just as the server closed the
 # connection: a failed request, ReadError, of whichever target it was).
 KEEP_ALIVE_S = 30
+# The gateways' outbound client: Pete's own (aiohttp underneath), or `--outbound httpx` for the
+# transport it replaced; the processes the bench starts inherit the choice through this variable.
+OUTBOUND_ENV = "PETE_BENCH_OUTBOUND"
 
 
 # --- bare ASGI servers: the mock backend and the core over HTTP ---------------------------------
@@ -152,10 +155,18 @@ def jamie_on(provider: str, model: str) -> Any:
     return ModelRegistry({"jamie": spec}, "jamie")
 
 
-def build_core_on(backend: str, model: str, data_dir: Path, http: httpx.AsyncClient) -> Any:
+def build_core_on(backend: str, model: str, data_dir: Path) -> Any:
+    """The core every gateway process serves; it closes its own HTTP client."""
     from pete_mcp.core.settings import Settings
-    from pete_mcp.gateway import build_core
+    from pete_mcp.gateway import build_core, outbound_http
     from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
+
+    timeout = httpx.Timeout(120, connect=5)
+    if os.environ.get(OUTBOUND_ENV) == "httpx":  # `--outbound httpx`: httpx's own transport, as before aiohttp
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        http = httpx.AsyncClient(timeout=timeout, limits=limits)
+    else:
+        http = outbound_http(timeout)
 
     settings = Settings.model_validate(
         {"data_dir": data_dir, "hedging": False, "log_level": "WARNING", "vapi_auth": "bearer", "vapi_secret": KEY}
@@ -170,10 +181,7 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
     from pete_vapi import vapi_face
 
     logging.basicConfig(level=logging.WARNING)
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    )
-    core = build_core_on(backend, model, data_dir, http)
+    core = build_core_on(backend, model, data_dir)
     app = build_app(core, faces=[vapi_face(core)])
     serve_on(app, port, lifespan="on")
 
@@ -219,10 +227,7 @@ def core_http_app(core: Any, max_tokens: int) -> Any:
 
 def serve_core_http(port: int, backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     logging.basicConfig(level=logging.WARNING)
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(60, connect=5), limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    )
-    app = core_http_app(build_core_on(backend, model, data_dir, http), max_tokens)
+    app = core_http_app(build_core_on(backend, model, data_dir), max_tokens)
     serve_on(app, port, lifespan="on")
 
 
@@ -413,9 +418,7 @@ async def serve_batches(targets: dict[str, Callable[[int, int], Awaitable[list[f
 async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
     """`--role core`: calls the core directly, in its own process."""
 
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits)
-    async with build_core_on(backend, model, data_dir, http) as core:  # the core closes the client
+    async with build_core_on(backend, model, data_dir) as core:
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 
@@ -840,6 +843,12 @@ def main() -> None:
     parser.add_argument("--real-model", action="store_true", help="also measure c=1 against llama.cpp SmolLM2")
     parser.add_argument("--real-requests", type=int, default=40)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument(
+        "--outbound",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="the gateways' client to the backend: Pete's (aiohttp underneath) or httpx's own transport",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument(
         "--pin",
@@ -847,6 +856,8 @@ def main() -> None:
         help="gateways under test on CPU 0, the mock and load generators on the other CPUs (Linux, taskset)",
     )
     args = parser.parse_args()
+    if args.outbound == "httpx":
+        os.environ[OUTBOUND_ENV] = "httpx"
     if args.role == "mock":
         serve_mock(args.port, args.first_ms, args.deltas, args.gap_ms)
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ._build import breaker_policy, build_core, default_providers, fallback_routes, hedge_policy
 from ._calls import CallBoard, CallState, LiveCall
 from ._core import ChatEvent, ChatTurn, Core, Reply, SwitchResult, new_conversation_id
+from ._http import outbound_http
 from ._jobs import JobBook, JobEntry
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "fallback_routes",
     "hedge_policy",
     "new_conversation_id",
+    "outbound_http",
 ]

@@ -27,6 +27,7 @@ from pete_mcp.routing import (
 from pete_mcp.runpod import KeepWarm, KeepWarmSchedule
 
 from ._core import Core
+from ._http import outbound_http
 
 __all__ = ["breaker_policy", "build_core", "default_providers", "fallback_routes", "hedge_policy"]
 
@@ -144,10 +145,7 @@ def build_core(
 
     `telemetry` lets a test attach OpenTelemetry's in-memory span exporter and metric reader.
     """
-    http = http or httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.runpod_timeout_s, connect=5.0),
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-    )
+    http = http or outbound_http(httpx.Timeout(settings.runpod_timeout_s, connect=5.0))
     events = EventBus()
     store = store_from_settings(settings)
     registry = registry or ModelRegistry.from_config(

@@ -1,0 +1,83 @@
+"""The gateway's outbound HTTP client: httpx's API over aiohttp's connection pool and parser.
+
+A provider's reply is a stream of small SSE chunks, and per chunk httpx's own transport
+(httpcore, h11, anyio streams) cost the gateway more CPU than anything else on a call's path;
+aiohttp reads them with its C parser. Measured side by side (docs/benchmarks.md, "The outbound
+client on aiohttp"): the gateway's CPU per streamed call fell by about a quarter, and first
+tokens at 32 concurrent calls came sooner by about a third. Everything above the transport stays
+httpx: the providers' code, timeouts, proxies from the environment (httpx mounts its own
+transport for those), tests' `MockTransport`.
+
+`httpx-aiohttp` translates aiohttp's errors coarsely: a server that hangs up mid-request, or a
+connection reset, becomes `httpx.ConnectTimeout`, which means "never sent" and so "safe to send
+again" to the RunPod client: a job submitted twice. `_exact_errors` translates them again, to what
+httpx's own transport raises for the same failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import cast
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ["outbound_http"]
+
+
+def outbound_http(timeout: httpx.Timeout, *, max_connections: int = 256) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` whose requests go through aiohttp (close it with `aclose`)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=_ExactTransport(limits=limits))
+
+
+def _httpx_error(exc: BaseException | None) -> type[httpx.TransportError] | None:
+    """The error httpx's own transport raises for the failure aiohttp reported as `exc`."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # waiting for a pooled connection, or connecting
+        return httpx.ConnectTimeout
+    if isinstance(exc, aiohttp.ServerTimeoutError):  # no byte within the read timeout
+        return httpx.ReadTimeout
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no such host, TLS: nothing was sent
+        return httpx.ConnectError
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):  # hung up mid-message
+        return httpx.RemoteProtocolError
+    if isinstance(exc, aiohttp.ClientError):  # a reset or another failure once the request may have left
+        return httpx.ReadError
+    return None
+
+
+@contextmanager
+def _exact_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpx.TransportError as exc:
+        kind = _httpx_error(exc.__cause__)
+        if kind is None or type(exc) is kind:
+            raise
+        raise kind(str(exc)) from exc.__cause__
+    except aiohttp.ClientError as exc:  # one httpx-aiohttp does not translate at all
+        raise (_httpx_error(exc) or httpx.TransportError)(str(exc) or type(exc).__name__) from exc
+
+
+class _ExactStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _exact_errors():
+            async for chunk in self._inner:
+                yield chunk
+
+    async def aclose(self) -> None:
+        with _exact_errors():
+            await self._inner.aclose()
+
+
+class _ExactTransport(AiohttpTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        with _exact_errors():
+            response = await super().handle_async_request(request)
+        response.stream = _ExactStream(cast(httpx.AsyncByteStream, response.stream))
+        return response
