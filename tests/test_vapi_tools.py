@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.property_desk import PropertyDesk
@@ -68,6 +71,31 @@ def test_markup_split_anywhere_is_found_and_never_spoken(size: int) -> None:
     calls = [i for i in items if isinstance(i, ParsedCall)]
     assert spoken == "Let me file that.  Done."
     assert [c.name for c in calls] == ["create_maintenance_request"] and calls[0].arguments["unit"] == "4B"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(
+        st.sampled_from(["Sure", " ", "<", "tool", "_call>", "</tool_call>", TICKET_CALL, "{", "ok."]), max_size=12
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_any_split_of_a_reply_scans_as_the_whole_does(parts: list[str], cuts: list[int]) -> None:
+    """However the stream cuts a reply into deltas, the caller hears the same words and the same calls run."""
+    text = "".join(parts)
+    bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
+    scanner, items = ToolCallScanner(), []
+    for a, b in itertools.pairwise(bounds):
+        items += scanner.feed(text[a:b])
+    items += scanner.close()
+    whole = ToolCallScanner()
+    expected = whole.feed(text) + whole.close()
+
+    def said(found: list[SpokenText | ParsedCall]) -> str:
+        return "".join(i.text for i in found if isinstance(i, SpokenText))
+
+    assert said(items) == said(expected)
+    assert [i for i in items if isinstance(i, ParsedCall)] == [i for i in expected if isinstance(i, ParsedCall)]
 
 
 def test_text_that_only_looks_like_markup_is_spoken() -> None:

@@ -1,9 +1,9 @@
 """`beside(watcher)`: a turn's watcher task, run beside a block and over when the block is.
 
-Each VAPI turn has two watchers: one for the caller hanging up, one for the turn's clock. In an
-anyio task group, a task spawned and then cancelled costs about 45 µs of CPU on this machine; a
-plain asyncio task that is cancelled, or told to end, costs 5 to 10 µs. At 32 calls starting at
-once, that difference, paid twice per turn, is work every caller's first token queues behind.
+Each VAPI turn watches for the caller hanging up (the turn's clock needs no task: it is a loop
+timer, `turn._Watchdog`). In an anyio task group, a task spawned and then cancelled costs about
+45 µs of CPU on this machine; a plain asyncio task that is cancelled, or told to end, costs 5 to
+10 µs. At 32 calls starting at once, that difference is work every caller's first token queues behind.
 
 A watcher reaches the block only through anyio cancel scopes and flags (`CancelScope.cancel`
 works from any task on the loop), so it needs nothing else a task group gives. The block still

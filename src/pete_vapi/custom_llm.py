@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from pete_mcp.contract import ChatOptions
 from pete_mcp.core.errors import AuthError, InputError
 from pete_mcp.core.jsonwire import parse_model, validation_message
 
@@ -70,7 +71,7 @@ class CustomLlmEndpoint:
         try:
             body = await Request(scope, receive).body()
             request = parse_model(ChatCompletionRequest, body, empty={})
-            turn_options(request)
+            options = turn_options(request)
         except InputError as exc:
             log.warning("unusable VAPI Custom LLM request: %s", exc)
             await _error(exc.status, exc.code, str(exc))(scope, receive, send)
@@ -92,7 +93,7 @@ class CustomLlmEndpoint:
             sink = CompletionBody(model=model)
         try:
             with turn_span(self.responder.core, scope, request):  # the turn's trace, from here to the last frame
-                hung_up = await self._run_until_disconnect(request, sink, receive)
+                hung_up = await self._run_until_disconnect(request, options, sink, receive)
         except Exception:  # the responder finishes every turn itself; this is the last line of defence
             log.exception("VAPI Custom LLM turn for call %s escaped its responder", request.call_id)
             hung_up = False
@@ -102,7 +103,9 @@ class CustomLlmEndpoint:
         if isinstance(sink, CompletionBody) and not hung_up:
             await JSONResponse(sink.body())(scope, receive, send)
 
-    async def _run_until_disconnect(self, request: ChatCompletionRequest, sink: ReplySink, receive: Receive) -> bool:
+    async def _run_until_disconnect(
+        self, request: ChatCompletionRequest, options: ChatOptions, sink: ReplySink, receive: Receive
+    ) -> bool:
         """Answer the turn; a disconnect before the reply is finished cancels it. True if the caller left."""
         hung_up = False
         with anyio.CancelScope() as turn:
@@ -117,5 +120,5 @@ class CustomLlmEndpoint:
                     turn.cancel()
 
             async with beside(watch):
-                await self.responder.respond(request, sink)
+                await self.responder.respond(request, options, sink)
         return hung_up

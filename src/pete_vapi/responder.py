@@ -128,14 +128,15 @@ class Responder:
         self.escalator = escalator or Escalator(self.desk, None, background)
         self.tools = JamieTools(self.desk, escalator=self.escalator)
 
-    async def respond(self, request: ChatCompletionRequest, sink: ReplySink) -> None:
-        """Answer one turn into `sink`; always finishes it, even when something breaks."""
+    async def respond(self, request: ChatCompletionRequest, options: ChatOptions, sink: ReplySink) -> None:
+        """Answer one turn into `sink` with `options` (`turn_options(request)`); always finishes it,
+        even when something breaks."""
         turn = _Turn(
             request=request,
             conversation_id=request.call_id or f"vapi-{uuid.uuid4().hex[:12]}",
             spec=self.core.active,
             clock=TurnClock(self.budget),
-            options=turn_options(request),
+            options=options,
         )
         try:
             if self.calls.touch(turn.call_id, source="custom-llm") and turn.call_id:

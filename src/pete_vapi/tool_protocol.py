@@ -68,6 +68,8 @@ class ToolCallScanner:
                 self._buffer += text
                 return []
             self._bare_json = stripped.startswith("{")
+        if not (self._bare_json or self._in_call or self._buffer) and "<" not in text:
+            return [SpokenText(text)]  # the common delta: plain speech, and nothing held back before it
         self._buffer += text
         if self._bare_json:
             return []  # a JSON reply is never spoken: wait for the end
