@@ -211,3 +211,23 @@ async def test_runpod_never_submits_a_job_twice_when_the_server_hangs_up() -> No
 
 async def _no_wait(_: float) -> None:
     return None
+
+
+async def test_a_proxy_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx drops the proxy variables for a client with its own transport; the gateway must not."""
+
+    def proxy(server: Server) -> Handler:
+        async def handler(stream: anyio.abc.SocketStream) -> None:
+            if await server.read_request(stream):
+                await stream.send(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+
+        return handler
+
+    async with serving(proxy) as server:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", server.url)
+        async with client() as http:
+            response = await http.get(f"http://127.0.0.1:{free_loopback_port()}/models")
+    assert response.status_code == 204
+    assert server.requests and server.requests[0].startswith(b"GET http://127.0.0.1:")

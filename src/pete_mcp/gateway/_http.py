@@ -2,11 +2,12 @@
 
 A provider's reply is a stream of small SSE chunks, and per chunk httpx's own transport
 (httpcore, h11, anyio streams) cost the gateway more CPU than anything else on a call's path;
-aiohttp reads them with its C parser. Measured side by side (docs/benchmarks.md, "The outbound
-client on aiohttp"): the gateway's CPU per streamed call fell by about a quarter, and first
-tokens at 32 concurrent calls came sooner by about a third. Everything above the transport stays
-httpx: the providers' code, timeouts, proxies from the environment (httpx mounts its own
-transport for those), tests' `MockTransport`.
+aiohttp reads them with its C parser. Measured side by side (docs/benchmarks.md, "VAPI route
+overhead with the outbound client on aiohttp"): the gateway's CPU per streamed call fell by about
+a quarter, and what Pete adds to the first token at 32 concurrent calls by about a third.
+Everything above the transport stays httpx: the providers' code, timeouts, tests' `MockTransport`.
+httpx ignores the proxy variables (`HTTPS_PROXY`, …) for a client given its own transport, so
+where one is set the client is httpx's own, which honours them and `NO_PROXY`.
 
 `httpx-aiohttp` translates aiohttp's errors coarsely: a server that hangs up mid-request, or a
 connection reset, becomes `httpx.ConnectTimeout`, which means "never sent" and so "safe to send
@@ -16,6 +17,7 @@ httpx's own transport raises for the same failure.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -28,8 +30,11 @@ __all__ = ["outbound_http"]
 
 
 def outbound_http(timeout: httpx.Timeout, *, max_connections: int = 256) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` whose requests go through aiohttp (close it with `aclose`)."""
+    """An `httpx.AsyncClient` whose requests go through aiohttp (close it with `aclose`); httpx's
+    own transport where the environment names a proxy."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    if set(urllib.request.getproxies()) - {"no"}:
+        return httpx.AsyncClient(timeout=timeout, limits=limits)
     return httpx.AsyncClient(timeout=timeout, limits=limits, transport=_ExactTransport(limits=limits))
 
 
