@@ -19,6 +19,8 @@ import pytest
 from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.errors import ProviderUnavailable
 from pete_mcp.core.provider import Completion, JobStarted, ProviderHealth, StreamEvent, TextDelta
+from pete_mcp.gateway import ChatEvent, Reply
+from pete_vapi.turn import TurnBudget, TurnClock, run_round
 from tests.support.scripted import ScriptedProvider
 from tests.support.standins import serving
 from tests.support.vapi_stack import assert_vapi_stream, chat_body, eventually, read_frames, vapi_stack
@@ -198,3 +200,29 @@ async def test_a_hang_up_while_the_model_is_still_cold_cancels_the_job(tmp_path:
         turns = await stack.face.calls.turns("call-1")
     assert turns[0]["outcome"] == "interrupted"
     assert thread[1:] == [("user", "Hello?")]
+
+
+async def test_a_holding_phrase_under_way_is_said_whole_before_the_round_returns() -> None:
+    """The model answers while the holding phrase is still being said: the round waits for it."""
+    steps: list[str] = []
+    spoken: list[str] = []
+
+    async def late_reply() -> AsyncIterator[ChatEvent]:
+        await anyio.sleep(0.05)  # the holding phrase is due at 0.01 s
+        yield TextDelta("Hello")
+        completion = Completion("Hello", provider="p", model="m")
+        yield Reply("Hello", "jamie", "m", "p", "stop", completion, None)
+
+    async def on_late() -> None:
+        steps.append("holding")
+        await anyio.sleep(0.2)  # still saying it when the reply is done
+        steps.append("held")
+
+    async def on_text(text: str) -> None:
+        spoken.append(text)
+
+    clock = TurnClock(TurnBudget(holding_after_s=0.01, answer_deadline_s=5.0))
+    result = await run_round(late_reply(), clock, on_text=on_text, on_late=on_late)
+    assert result.outcome == "done" and spoken == ["Hello"]
+    assert steps == ["holding", "held"]
+    assert clock.held
