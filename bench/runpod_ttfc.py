@@ -116,7 +116,7 @@ def direct_probe(http: httpx.AsyncClient, model_url: str, job: ChatJob) -> Probe
         first: float | None = None
         async with http.stream("POST", f"{model_url}/v1/chat/completions", json=body, timeout=120) as response:
             response.raise_for_status()
-            async for data in iter_sse_data(response.aiter_lines()):
+            async for data in iter_sse_data(response.aiter_bytes()):
                 if data == DONE:
                     break
                 choices = json.loads(data).get("choices") or [{}]

@@ -15,7 +15,8 @@ called directly in its own process, with the same provider and store work as the
 **core-http** (the same core behind the thinnest HTTP face, `core_http_app`), **vapi**
 (`POST /vapi/chat/completions` on pete, one new call id per request, with a bearer key) and
 **litellm** (with its master key). HTTP load comes from `--clients` load-generator processes
-sharing the concurrency. TTFT = request sent → first frame carrying non-empty `content`,
+sharing the concurrency (`--load-client aiohttp`: a lighter client, so the load takes less of
+the CPUs the servers under test share). TTFT = request sent → first frame carrying non-empty `content`,
 measured where the request is made. "VAPI added" is vapi − core (the HTTP hop and the route);
 "route's own work" is vapi − core-http (auth, parsing, conversation sync, the emergency check,
 framing, middleware); "Pete added" is vapi − direct (core included), compared with "LiteLLM
@@ -422,10 +423,18 @@ async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) 
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 
-async def serve_client(urls: dict[str, str], model: str, max_tokens: int) -> None:
-    """`--role client`: one shard of the HTTP load (direct, vapi, litellm), in its own process."""
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=5), limits=limits) as client:
+async def serve_client(urls: dict[str, str], model: str, max_tokens: int, light: bool) -> None:
+    """`--role client`: one shard of the HTTP load (direct, vapi, litellm), in its own process.
+    `light` (`--load-client aiohttp`): httpx over aiohttp, so the load costs the shared CPUs less."""
+    timeout = httpx.Timeout(120, connect=5)
+    if light:
+        from pete_mcp.gateway import outbound_http
+
+        opened = outbound_http(timeout)
+    else:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        opened = httpx.AsyncClient(timeout=timeout, limits=limits)
+    async with opened as client:
         body = RequestBodies(model, max_tokens)
         shapes = {
             "direct": (body.openai, None),
@@ -695,7 +704,9 @@ async def measure(
             kind="gateway",
         )
         clients = [
-            await BatchProcess.start(["--role", "client", "--urls", json.dumps(urls), *common])
+            await BatchProcess.start(
+                ["--role", "client", "--urls", json.dumps(urls), "--load-client", args.load_client, *common]
+            )
             for _ in range(args.clients)
         ]
         try:
@@ -776,11 +787,13 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         f"vapi_overhead -- --requests {args.requests} --concurrency {args.concurrency}"
         + (" --real-model" if args.real_model else "")
         + (" --pin" if args.pin else "")
+        + (f" --load-client {args.load_client}" if args.load_client != "httpx" else "")
         + "`",
         "",
         f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
         f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
-        f"interleaved in {args.rounds} rounds after a warm-up; HTTP load from {args.clients} client processes. "
+        f"interleaved in {args.rounds} rounds after a warm-up; "
+        f"HTTP load from {args.clients} client processes ({args.load_client}). "
         "One machine: mock, Pete (uvicorn, 1 worker), LiteLLM (1 worker), the core process and the clients "
         "share its cores (2 vCPUs, shared with other work), so treat absolute figures as relative."
         + (
@@ -849,6 +862,12 @@ def main() -> None:
         default="aiohttp",
         help="the gateways' client to the backend: Pete's (aiohttp underneath) or httpx's own transport",
     )
+    parser.add_argument(
+        "--load-client",
+        choices=["httpx", "aiohttp"],
+        default="httpx",
+        help="the load generators' client: httpx's own transport, or httpx over aiohttp on uvloop (lighter)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument(
         "--pin",
@@ -871,7 +890,14 @@ def main() -> None:
         asyncio.run(serve_core(args.backend, args.model, Path(args.data_dir), args.max_tokens))
         return
     if args.role == "client":
-        asyncio.run(serve_client(json.loads(args.urls), args.model, args.max_tokens))
+        light = args.load_client == "aiohttp"
+        serving = serve_client(json.loads(args.urls), args.model, args.max_tokens, light)
+        if light:
+            import uvloop
+
+            uvloop.run(serving)
+        else:
+            asyncio.run(serving)
         return
     if args.pin:
         cpus = sorted(os.sched_getaffinity(0))

@@ -51,6 +51,12 @@ async def test_stream_yields_the_ndjson_deltas_then_the_done_statistics(backend:
     assert end.tokens_per_s == pytest.approx(50.0)  # eval_count / eval_duration, 20 ms per token
 
 
+async def test_a_reply_holding_a_nel_arrives_whole(backend: OllamaBackend, ollama_standin: RunningOllama) -> None:
+    ollama_standin.state.reply = "Rent\x85is due on the first."  # unescaped in Ollama's NDJSON
+    events = await collect(backend, ChatRequest(model=JAMIE, messages=HELLO))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == ollama_standin.state.reply
+
+
 async def test_request_carries_keep_alive_and_the_options(
     backend: OllamaBackend, ollama_standin: RunningOllama
 ) -> None:

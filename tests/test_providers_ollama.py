@@ -51,6 +51,15 @@ async def test_a_whole_reply_ends_with_stop(ollama_standin: RunningOllama) -> No
     assert "keep_alive" not in ollama_standin.state.requests[0]
 
 
+async def test_a_reply_holding_a_nel_or_a_line_separator_arrives_whole(ollama_standin: RunningOllama) -> None:
+    # Ollama's encoder leaves U+0085 unescaped: split as `str.splitlines` does, that line broke in two.
+    ollama_standin.state.reply = "Rent\x85is due\u2028on the first."
+    async with httpx.AsyncClient() as http:
+        events = await collect(OllamaProvider("ollama", http, base_url=ollama_standin.url))
+    done = events[-1]
+    assert isinstance(done, Completion) and done.text == ollama_standin.state.reply
+
+
 async def test_an_unknown_model_is_not_found_with_a_pull_hint(ollama_standin: RunningOllama) -> None:
     async with httpx.AsyncClient() as http:
         with pytest.raises(NotFound, match="not found") as info:

@@ -6,6 +6,7 @@ import json
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from pete_mcp.contract import ChatOptions, Message
@@ -33,6 +34,24 @@ def openrouter(request: httpx.Request) -> httpx.Response:
     ]
     text = "".join(f"data: {json.dumps(f)}\n\n" for f in frames) + ": OPENROUTER PROCESSING\n\ndata: [DONE]\n\n"
     return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+
+async def test_a_reply_holding_unicode_line_separators_arrives_whole() -> None:
+    # llama.cpp, vLLM and orjson leave U+2028, U+2029 and U+0085 unescaped inside JSON strings;
+    # a reader splitting lines as `str.splitlines` does broke such a frame into invalid JSON.
+    reply = "Rent is due\u2028on the first\x85of the month\u2029."
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        frames = [{"choices": [{"index": 0, "delta": {"content": part}}]} for part in (reply[:14], reply[14:])]
+        body = b"".join(b"data: " + orjson.dumps(f) + b"\n\n" for f in frames) + b"data: [DONE]\n\n"
+        assert "\u2028".encode() in body
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        provider = OpenAICompatibleProvider("llama", http, base_url="http://127.0.0.1:1/v1")
+        events = [e async for e in provider.stream("jamie", HELLO, ChatOptions())]
+    done = events[-1]
+    assert isinstance(done, Completion) and done.text == reply
 
 
 async def test_openrouter_gets_the_key_and_its_attribution_headers() -> None:

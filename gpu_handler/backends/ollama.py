@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pete_mcp.contract import ModelState
+from pete_mcp.wire import iter_lines
 
 from ..errors import ModelServerError
 from ._http import open_stream, raise_for_server_status, send, server_error_message, translate_transport_errors
@@ -65,7 +66,7 @@ class OllamaBackend:
             open_stream(self._client, url, body) as response,
         ):
             await raise_for_server_status(response, server=self.name, model=request.model)
-            async for line in response.aiter_lines():
+            async for line in iter_lines(response.aiter_bytes()):  # NDJSON lines, split as `wire` says
                 if not line.strip():
                     continue
                 message = _parse_line(line)
@@ -123,13 +124,14 @@ class OllamaBackend:
         return options
 
 
-def _parse_line(line: str) -> dict[str, Any]:
+def _parse_line(line: bytes) -> dict[str, Any]:
+    shown = repr(line[:200].decode(errors="replace"))
     try:
         message = json.loads(line)
     except ValueError as err:
-        raise ModelServerError(f"Ollama sent a malformed stream line: {line[:200]!r}", provider="ollama") from err
+        raise ModelServerError(f"Ollama sent a malformed stream line: {shown}", provider="ollama") from err
     if not isinstance(message, dict):
-        raise ModelServerError(f"Ollama sent an unexpected stream line: {line[:200]!r}", provider="ollama")
+        raise ModelServerError(f"Ollama sent an unexpected stream line: {shown}", provider="ollama")
     error = server_error_message(message) if "error" in message else None
     if error is not None:
         raise ModelServerError(f"Ollama failed mid-stream: {error}", provider="ollama")

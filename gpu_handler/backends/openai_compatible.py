@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pete_mcp.contract import ModelState
+from pete_mcp.wire import iter_lines
 
 from ..errors import ModelNotFound, ModelServerError
 from ._http import open_stream, raise_for_server_status, send, server_error_message, translate_transport_errors
@@ -127,16 +128,18 @@ async def _sse_payloads(response: httpx.Response) -> AsyncIterator[dict[str, Any
         ModelServerError: the stream ended without `[DONE]` (llama.cpp's server does that when
             generation fails after the 200, e.g. a prompt longer than its context window).
     """
-    async for line in response.aiter_lines():
-        if not line.startswith("data:"):
+    async for line in iter_lines(response.aiter_bytes()):  # SSE lines, split as `wire` says
+        if not line.startswith(b"data:"):
             continue
         data = line[5:].strip()
-        if data == "[DONE]":
+        if data == b"[DONE]":
             return
         try:
             payload = json.loads(data)
         except ValueError as err:
-            raise ModelServerError(f"The model server sent a malformed stream event: {data[:200]!r}") from err
+            raise ModelServerError(
+                f"The model server sent a malformed stream event: {data[:200].decode(errors='replace')!r}"
+            ) from err
         message = server_error_message(payload) if "error" in payload else None
         if message is not None:
             raise ModelServerError(f"The model server failed mid-stream: {message}")

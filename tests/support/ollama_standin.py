@@ -47,9 +47,10 @@ class OllamaState:
     aborted: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
     stream_ended: threading.Event = field(default_factory=threading.Event)
+    reply: str = REPLY
 
     def tokens(self) -> list[str]:
-        words = REPLY.split(" ")
+        words = self.reply.split(" ")
         return [words[0], *(" " + word for word in words[1:])]
 
 
@@ -181,8 +182,13 @@ def _model_entry(name: str, size: int) -> dict[str, Any]:
     }
 
 
+# Go's `json.Marshal`, which Ollama streams with: UTF-8 as it is, except `<`, `>`, `&`, U+2028 and
+# U+2029, which it escapes. So a C1 control such as U+0085 (NEL) in a reply arrives unescaped.
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _line(payload: dict[str, Any]) -> bytes:
-    return (json.dumps(payload) + "\n").encode()
+    return (json.dumps(payload, ensure_ascii=False, separators=(",", ":")).translate(_GO_ESCAPES) + "\n").encode()
 
 
 def _now() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from pete_mcp.core import Settings
+from pete_mcp.core import Settings, iter_sse_data
 from pete_mcp.faces.cli_token import read_cli_token
 
 __all__ = ["PROBE_TIMEOUT_S", "Gateway", "error_message", "find_gateway", "gateway_url", "say_path", "sse_parts"]
@@ -88,6 +88,5 @@ def error_message(response: httpx.Response) -> str:
 
 async def sse_parts(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
     """The JSON `data:` frames of an `/api/prompt` stream."""
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            yield json.loads(line[5:].strip())
+    async for data in iter_sse_data(response.aiter_bytes()):
+        yield json.loads(data)

@@ -38,7 +38,7 @@ async def openai_chunks(
             raise_openai_job_error(response, fallback=http)
         done = False
         try:
-            async for data in iter_sse_data(response.aiter_lines()):
+            async for data in iter_sse_data(response.aiter_bytes()):
                 if data == DONE:
                     done = True
                     break

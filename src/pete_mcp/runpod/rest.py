@@ -130,7 +130,7 @@ class RunPodRest:
                     if response.status_code >= 400:
                         await response.aread()
                         raise _problem(response, what)
-                    async for data in iter_sse_data(response.aiter_lines()):
+                    async for data in iter_sse_data(response.aiter_bytes()):
                         try:
                             event = json.loads(data)
                         except ValueError:

@@ -29,6 +29,7 @@ from pete_mcp.core import (
     StreamEvent,
     TextDelta,
 )
+from pete_mcp.wire import iter_lines
 
 __all__ = ["OllamaProvider", "ollama_chat_body"]
 
@@ -113,7 +114,7 @@ class OllamaProvider:
                 "POST", f"{self._base}/api/chat", json=body, timeout=self._timeout
             ) as response:
                 await self._raise_for_status(response, model)
-                async for line in response.aiter_lines():
+                async for line in iter_lines(response.aiter_bytes()):  # NDJSON: split as `wire` says
                     if not line.strip():
                         continue
                     chunk = self._parse_line(line)
@@ -147,12 +148,12 @@ class OllamaProvider:
             total_s=time.perf_counter() - started,
         )
 
-    def _parse_line(self, line: str) -> dict[str, Any]:
+    def _parse_line(self, line: bytes) -> dict[str, Any]:
         try:
             chunk = json.loads(line)
         except ValueError as exc:
             raise ProviderError(
-                f"{self.name} sent a line that is not JSON: {line[:120]!r}", provider=self.name
+                f"{self.name} sent a line that is not JSON: {line[:120].decode(errors='replace')!r}", provider=self.name
             ) from exc
         if not isinstance(chunk, dict):
             raise ProviderError(f"{self.name} sent a line that is not a JSON object.", provider=self.name)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import httpx
+import orjson
 
 from pete_mcp.contract import ChatOptions, Message, Usage
 from pete_mcp.core import (
@@ -61,10 +61,10 @@ class OpenAICompatibleProvider:
                 "POST", f"{self._base}/chat/completions", json=body, headers=self._headers, timeout=self._timeout
             ) as response:
                 await self._raise_for_status(response, model)
-                async for data in iter_sse_data(response.aiter_lines()):
+                async for data in iter_sse_data(response.aiter_bytes()):
                     if data == DONE:
                         break
-                    if text := reply.take(json.loads(data)):
+                    if text := reply.take(orjson.loads(data)):
                         if ttft is None:
                             ttft = time.perf_counter() - started
                         yield TextDelta(text)
