@@ -71,8 +71,14 @@ OUTBOUND_ENV = "PETE_BENCH_OUTBOUND"
 
 # --- bare ASGI servers: the mock backend and the core over HTTP ---------------------------------
 async def serve_lifespan(receive: Any, send: Any, within: Any = None) -> None:
-    """Answer ASGI lifespan messages until shutdown, inside `within` (an async context manager)."""
+    """Answer ASGI lifespan messages until shutdown, inside `within` (an async context manager).
+    A core's process ends start-up as `pete serve`'s does (`freeze_startup_heap`), so every arm
+    that runs the core pays the garbage collector alike."""
     async with within or contextlib.nullcontext():
+        if within is not None:
+            from pete_mcp.app import freeze_startup_heap
+
+            freeze_startup_heap()
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
     await send({"type": "lifespan.shutdown.complete"})
@@ -183,7 +189,7 @@ def serve_pete(port: int, backend: str, model: str, data_dir: Path) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     core = build_core_on(backend, model, data_dir)
-    app = build_app(core, faces=[vapi_face(core)])
+    app = build_app(core, faces=[vapi_face(core)], freeze_heap=True)  # as `pete serve` builds it
     serve_on(app, port, lifespan="on")
 
 
@@ -420,6 +426,9 @@ async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) 
     """`--role core`: calls the core directly, in its own process."""
 
     async with build_core_on(backend, model, data_dir) as core:
+        from pete_mcp.app import freeze_startup_heap
+
+        freeze_startup_heap()  # as `pete serve` ends start-up
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 

@@ -105,6 +105,7 @@ class JobBook:
         if entry.total_s is None:
             entry.total_s = entry.ended_at - entry.started_at
         entry.error = error
+        entry.stop.on_job = None  # its own method: a cycle the collector would have to find
         self._finished.append(entry)
 
     def get(self, some_id: str) -> JobEntry | None:

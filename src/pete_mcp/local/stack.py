@@ -120,7 +120,7 @@ def replica_settings(settings: Settings, replicas: int) -> list[Settings]:
 async def _start_gateway(settings: Settings) -> tuple[EmbeddedServer, asyncio.Task[None]] | None:
     server = EmbeddedServer(
         uvicorn.Config(
-            build_app(build_core(settings)),
+            build_app(build_core(settings), freeze_heap=True),
             host=settings.host,
             port=settings.port,
             log_level="warning",

@@ -155,6 +155,10 @@ class Race:
                 attempt.scope.cancel()
                 attempt.settle("cancelled")
             self.mailbox.close()
+            if self.handle is not None:
+                # The job book keeps the last 500 requests' entries, each with this handle: let
+                # go of the race, or every one of them keeps its request's whole object graph.
+                self.handle.race = None
 
     async def _first_token(self) -> tuple[Attempt, TextDelta | Completion]:
         """Wait for the first attempt to produce a token (or an empty Completion)."""
