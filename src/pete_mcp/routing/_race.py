@@ -155,7 +155,7 @@ class Race:
                 attempt.scope.cancel()
                 attempt.settle("cancelled")
             self.mailbox.close()
-            if self.handle is not None:
+            if self.handle is not None and self.handle.race is self:
                 # The job book keeps the last 500 requests' entries, each with this handle: let
                 # go of the race, or every one of them keeps its request's whole object graph.
                 self.handle.race = None
