@@ -67,6 +67,22 @@ async def ask(core: Core) -> Done:
     raise AssertionError("no reply")
 
 
+async def router_sees_warm(core: Core) -> None:
+    """Wait until the router's cached `/health` says a job on the endpoint would start now.
+
+    Right after a worker is killed the cache may still say `cold` (or `busy`) for a poll interval,
+    and a cold endpoint goes behind the fallback: the turn would never reach a worker to kill.
+    """
+    runpod = core.router.providers["runpod"]
+    assert isinstance(runpod, RunPodProvider)
+    with anyio.fail_after(30):
+        while True:
+            await runpod.state.refresh()
+            if runpod.state.readiness() == "warm":
+                return
+            await anyio.sleep(0.05)
+
+
 async def ask_many(core: Core, count: int, concurrency: int = 2) -> list[Done]:
     done: list[Done] = []
 
@@ -111,6 +127,7 @@ async def test_a_worker_killed_mid_job_does_not_fail_the_request(stack: tuple[Co
         if len(killed) == 2:
             break
         await pod.wait_for_workers(1, timeout_s=60)  # the killed one's replacement
+        await router_sees_warm(core)  # else the router sends the turn to the fallback first
         results: list[Done] = []
         async with anyio.create_task_group() as tg:
 
