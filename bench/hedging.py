@@ -40,7 +40,7 @@ from pete_mcp.contract import ChatOptions, Message
 from pete_mcp.core.models import ModelRegistry, ModelSpec, Route
 from pete_mcp.core.provider import StreamEvent, TextDelta
 from pete_mcp.core.settings import Settings
-from pete_mcp.gateway import ChatTurn, Core, Reply, build_core
+from pete_mcp.gateway import ChatTurn, Core, Reply, build_core, outbound_http
 from pete_mcp.local.localpod import DEFAULT_WORKER_COMMAND, LocalPod, LocalPodConfig
 from pete_mcp.local.model_server import SMOLLM2_ALIAS, ModelServer
 from pete_mcp.routing.providers.openai_compatible import OpenAICompatibleProvider
@@ -218,7 +218,11 @@ async def run(args: argparse.Namespace) -> tuple[str, dict[str, Arm], list[float
                 fault_seed=args.seed,
                 ping_interval_ms=1000,
             )
-            async with LocalPod(config) as pod, httpx.AsyncClient(timeout=120) as http:
+            # The gateway's own outbound client (aiohttp under httpx's API), as `pete serve` builds it.
+            async with (
+                LocalPod(config) as pod,
+                outbound_http(httpx.Timeout(120, connect=5), max_connections=64) as http,
+            ):
                 await pod.wait_for_workers(2, timeout_s=120)
                 arms = {
                     name: build_arm(
