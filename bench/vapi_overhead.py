@@ -23,6 +23,12 @@ framing, middleware); "Pete added" is vapi − direct (core included), compared 
 added", litellm − direct. `--real-model` repeats c=1 against
 the local llama.cpp SmolLM2 server instead of the mock.
 
+The concurrency levels are saturation tests: each of c callers sends its next request the moment
+the last stream ends (on two shared CPUs, ~200 turns a second). `--calls 32` adds what 32 live
+phone calls look like: each caller pauses a random 0–2 × `--pace-ms` before every turn (a caller
+listens to Jamie and speaks in between; real turns are seconds apart, so the default 1 s is
+denser than life), so turns arrive at random moments rather than back to back.
+
     uv sync --group bench   # LiteLLM is in its own dependency group
     LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true uv run pete bench vapi_overhead
     uv run pete bench vapi_overhead -- --requests 200 --concurrency 1,32 --real-model --no-write
@@ -309,30 +315,51 @@ def litellm_config(path: Path, backend: str, model: str) -> Path:
 
 
 # --- measuring --------------------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Load:
+    """How requests arrive: `concurrency` callers back to back (pace 0: the next request as soon as
+    the last one's stream ended, a saturation test), or paced like live calls, each caller waiting
+    a random 0–2 × `pace_ms` before each turn (a caller listens to Jamie and speaks in between)."""
+
+    concurrency: int
+    pace_ms: float = 0.0
+
+    @property
+    def label(self) -> str:
+        if not self.pace_ms:
+            return str(self.concurrency)
+        return f"{self.concurrency} calls, a turn per ~{self.pace_ms / 1000:g} s each"
+
+
+BatchRunner = Callable[[int, Load], Awaitable[list[float]]]
+
+
 @dataclass
 class Target:
-    """A thing to measure: `run_batch(n, concurrency)` returns n TTFTs in ms."""
+    """A thing to measure: `run_batch(n, load)` returns n TTFTs in ms."""
 
     name: str
-    run_batch: Callable[[int, int], Awaitable[list[float]]]
-    samples: dict[int, list[float]] = field(default_factory=dict)
+    run_batch: BatchRunner
+    samples: dict[Load, list[float]] = field(default_factory=dict)
 
 
-def concurrently(first_content: Callable[[], Awaitable[float]]) -> Callable[[int, int], Awaitable[list[float]]]:
-    async def run_batch(n: int, concurrency: int) -> list[float]:
+def concurrently(first_content: Callable[[], Awaitable[float]]) -> BatchRunner:
+    async def run_batch(n: int, load: Load) -> list[float]:
         out: list[float] = []
         left = [n]
 
         async def worker() -> None:
             while left[0] > 0:
                 left[0] -= 1
+                if load.pace_ms:  # the caller's own speech and listening before this turn
+                    await asyncio.sleep(random.uniform(0, 2 * load.pace_ms / 1000))
                 try:
                     out.append(await first_content() * 1000)
                 except httpx.HTTPError as exc:  # counted as a failed request (NaN), not a crash of the run
                     print(f"    request failed: {type(exc).__name__}: {exc}"[:200], file=sys.stderr)
                     out.append(float("nan"))
 
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+        await asyncio.gather(*(worker() for _ in range(min(load.concurrency, n))))
         return out
 
     return run_batch
@@ -414,12 +441,12 @@ def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[flo
     return first_content
 
 
-async def serve_batches(targets: dict[str, Callable[[int, int], Awaitable[list[float]]]]) -> None:
-    """The loop of a measuring process: `target n c` on stdin → a JSON list of TTFTs (ms) on stdout."""
+async def serve_batches(targets: dict[str, BatchRunner]) -> None:
+    """The loop of a measuring process: `target n c pace_ms` on stdin → a JSON list of TTFTs (ms) on stdout."""
     print("ready", flush=True)
     while line := await asyncio.to_thread(sys.stdin.readline):
-        name, n, concurrency = line.split()
-        print(json.dumps(await targets[name](int(n), int(concurrency))), flush=True)
+        name, n, concurrency, pace_ms = line.split()
+        print(json.dumps(await targets[name](int(n), Load(int(concurrency), float(pace_ms)))), flush=True)
 
 
 async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
@@ -482,8 +509,8 @@ class BatchProcess:
             raise RuntimeError(f"measuring process {args[:2]} did not start")
         return self
 
-    async def run(self, target: str, n: int, concurrency: int) -> list[float]:
-        self.stdin.write(f"{target} {n} {concurrency}\n".encode())
+    async def run(self, target: str, n: int, load: Load) -> list[float]:
+        self.stdin.write(f"{target} {n} {load.concurrency} {load.pace_ms}\n".encode())
         await self.stdin.drain()
         return [float(v) if v is not None else float("nan") for v in json.loads(await self.stdout.readline())]
 
@@ -499,31 +526,32 @@ def sharded(name: str, shards: list[BatchProcess]) -> Target:
     """An HTTP target whose load is spread over client processes (one event loop cannot drive 32
     streams on a busy 2-vCPU machine without adding its own queueing to every TTFT)."""
 
-    async def run_batch(n: int, concurrency: int) -> list[float]:
+    async def run_batch(n: int, load: Load) -> list[float]:
+        concurrency = load.concurrency
         used = shards[: max(1, min(len(shards), concurrency))]
         jobs = []
         for i, shard in enumerate(used):
             share_n = n // len(used) + (1 if i < n % len(used) else 0)
             share_c = concurrency // len(used) + (1 if i < concurrency % len(used) else 0)
             if share_n:
-                jobs.append(shard.run(name, share_n, max(1, share_c)))
+                jobs.append(shard.run(name, share_n, Load(max(1, share_c), load.pace_ms)))
         return [v for part in await asyncio.gather(*jobs) for v in part]
 
     return Target(name, run_batch)
 
 
-async def run_level(targets: list[Target], concurrency: int, requests: int, rounds: int, warmup: int) -> None:
-    """`requests` per target at `concurrency`, in `rounds` interleaved slices, after `warmup` each."""
+async def run_level(targets: list[Target], load: Load, requests: int, rounds: int, warmup: int) -> None:
+    """`requests` per target under `load`, in `rounds` interleaved slices, after `warmup` each."""
     for target in targets:
-        await target.run_batch(warmup, concurrency)
+        await target.run_batch(warmup, load)
     per_round = max(1, requests // rounds)
-    order = random.Random(concurrency)
+    order = random.Random(load.concurrency)
     for _ in range(rounds):
         # A new order each round, and a pause before each batch, so no target always follows
         # the slowest one while it is still busy (LiteLLM keeps a core busy after a burst).
         for target in order.sample(targets, len(targets)):
             await asyncio.sleep(SETTLE_S)
-            target.samples.setdefault(concurrency, []).extend(await target.run_batch(per_round, concurrency))
+            target.samples.setdefault(load, []).extend(await target.run_batch(per_round, load))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -535,7 +563,7 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Level:
-    concurrency: int
+    load: Load
     p: dict[str, tuple[float, float]]  # target → (p50, tail percentile) ms
     failed: dict[str, int] = field(default_factory=dict)  # target → failed requests
 
@@ -580,7 +608,7 @@ def table(levels: list[Level], title: str, tail_q: float = 99) -> list[str]:
             return f"{p50:+.1f} / {p99:+.1f}"
 
         lines.append(
-            f"| {level.concurrency} | {' | '.join(cells)} | {diff('vapi', 'core')} | {diff('vapi', 'core-http')} "
+            f"| {level.load.label} | {' | '.join(cells)} | {diff('vapi', 'core')} | {diff('vapi', 'core-http')} "
             f"| {diff('vapi', 'direct')} | {diff('litellm', 'direct')} |"
         )
     return lines
@@ -595,7 +623,9 @@ def verdict(levels: list[Level]) -> list[str]:
             ok = p50 <= 5 and p99 <= 25
             return f"{p50:+.1f} ms p50 / {p99:+.1f} ms p99 {what} (≤ 5 / ≤ 25: " + ("met" if ok else "**missed**") + ")"
 
-        line = f"- c={level.concurrency}: VAPI route adds " + against("core", "over the core in-process")
+        line = f"- {'' if level.load.pace_ms else 'c='}{level.load.label}: VAPI route adds " + against(
+            "core", "over the core in-process"
+        )
         if "core-http" in level.p:
             line += ", " + against("core-http", "over the core behind a bare HTTP face")
         if "litellm" in level.p:
@@ -613,12 +643,12 @@ async def measure(
     model: str,
     args: argparse.Namespace,
     work: Path,
-    levels: list[int],
+    levels: list[Load],
     use_litellm: bool,
     *,
     tail_q: float = 99,
 ) -> list[Level]:
-    """Start pete (and litellm) in front of `backend`, measure every target at each concurrency."""
+    """Start pete (and litellm) in front of `backend`, measure every target under each load."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         pete_port = free_port()
@@ -719,14 +749,15 @@ async def measure(
             for _ in range(args.clients)
         ]
         try:
-            core = Target("core", lambda n, c: core_proc.run("core", n, c))
+            core = Target("core", lambda n, load: core_proc.run("core", n, load))
             targets = [sharded("direct", clients), core, sharded("core-http", clients), sharded("vapi", clients)]
             if litellm_url:
                 targets.append(sharded("litellm", clients))
-            for c in levels:
+            for load in levels:
+                c = load.concurrency
                 requests = args.requests if c == 1 else max(args.requests, 4 * c)
-                print(f"  c={c}: {requests} requests per target ...", file=sys.stderr)
-                await run_level(targets, c, requests, args.rounds, warmup=max(args.warmup, c))
+                print(f"  c={load.label}: {requests} requests per target ...", file=sys.stderr)
+                await run_level(targets, load, requests, args.rounds, warmup=max(args.warmup, c))
         finally:
             for proc in [core_proc, *clients]:
                 await proc.stop()
@@ -742,7 +773,9 @@ async def measure(
 
 
 async def run(args: argparse.Namespace) -> str:
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = [Load(int(c)) for c in args.concurrency.split(",")]
+    if args.calls:
+        levels.append(Load(args.calls, args.pace_ms))
     with tempfile.TemporaryDirectory(prefix="pete-bench-vapi-") as tmp:
         work = Path(tmp)
         mock_port = free_port()
@@ -782,7 +815,9 @@ async def run(args: argparse.Namespace) -> str:
                 real_args = argparse.Namespace(
                     **{**vars(args), "requests": args.real_requests, "max_tokens": 16, "warmup": 5, "rounds": 4}
                 )
-                real = await measure(server.url, SMOLLM2_ALIAS, real_args, work, [1], not args.no_litellm, tail_q=90)
+                real = await measure(
+                    server.url, SMOLLM2_ALIAS, real_args, work, [Load(1)], not args.no_litellm, tail_q=90
+                )
     return report(args, mocked, real)
 
 
@@ -797,6 +832,7 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         + (" --real-model" if args.real_model else "")
         + (" --pin" if args.pin else "")
         + (f" --load-client {args.load_client}" if args.load_client != "httpx" else "")
+        + (f" --calls {args.calls} --pace-ms {args.pace_ms:g}" if args.calls else "")
         + "`",
         "",
         f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
@@ -862,6 +898,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=0,
+        help="also measure this many live calls, each caller pausing a random 0-2 x --pace-ms before each turn",
+    )
+    parser.add_argument("--pace-ms", type=float, default=1000.0, help="a paced caller's mean pause between turns")
     parser.add_argument("--real-model", action="store_true", help="also measure c=1 against llama.cpp SmolLM2")
     parser.add_argument("--real-requests", type=int, default=40)
     parser.add_argument("--no-litellm", action="store_true")
