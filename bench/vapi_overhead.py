@@ -858,7 +858,14 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "itself (sockets, parsing, the clients' own queueing) as well as the route, and vapi − core over "
         "HTTP is the route's own work: auth, the strict body parser, the conversation sync, the emergency "
         "check, VAPI's frames and the edge middleware. LiteLLM is measured against the same mock with "
-        "the same client processes.",
+        "the same client processes."
+        + (
+            f" The *{args.calls} calls* row paces each caller like a live call (a random 0–2 × "
+            f"{args.pace_ms / 1000:g} s before each turn), so turns arrive at random moments; the numbered rows "
+            "send each caller's next request the moment its last stream ends (a saturation test)."
+            if args.calls
+            else ""
+        ),
     ]
     if real:
         lines += [
