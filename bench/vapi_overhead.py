@@ -326,9 +326,15 @@ class Load:
 
     @property
     def label(self) -> str:
+        """The table's first cell."""
         if not self.pace_ms:
             return str(self.concurrency)
         return f"{self.concurrency} calls, a turn per ~{self.pace_ms / 1000:g} s each"
+
+    @property
+    def title(self) -> str:
+        """The load in a sentence: `c=32`, or the paced calls."""
+        return self.label if self.pace_ms else f"c={self.concurrency}"
 
 
 BatchRunner = Callable[[int, Load], Awaitable[list[float]]]
@@ -623,9 +629,7 @@ def verdict(levels: list[Level]) -> list[str]:
             ok = p50 <= 5 and p99 <= 25
             return f"{p50:+.1f} ms p50 / {p99:+.1f} ms p99 {what} (≤ 5 / ≤ 25: " + ("met" if ok else "**missed**") + ")"
 
-        line = f"- {'' if level.load.pace_ms else 'c='}{level.load.label}: VAPI route adds " + against(
-            "core", "over the core in-process"
-        )
+        line = f"- {level.load.title}: VAPI route adds " + against("core", "over the core in-process")
         if "core-http" in level.p:
             line += ", " + against("core-http", "over the core behind a bare HTTP face")
         if "litellm" in level.p:
@@ -756,7 +760,7 @@ async def measure(
             for load in levels:
                 c = load.concurrency
                 requests = args.requests if c == 1 else max(args.requests, 4 * c)
-                print(f"  c={load.label}: {requests} requests per target ...", file=sys.stderr)
+                print(f"  {load.title}: {requests} requests per target ...", file=sys.stderr)
                 await run_level(targets, load, requests, args.rounds, warmup=max(args.warmup, c))
         finally:
             for proc in [core_proc, *clients]:
