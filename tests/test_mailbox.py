@@ -109,3 +109,38 @@ async def test_a_ready_item_is_taken_without_a_trip_round_the_event_loop() -> No
         tg.start_soon(other)
         assert await box.get() == 1
         assert ran == []  # the other task never got the loop in between
+
+
+async def test_a_wait_with_a_time_limit_says_whether_an_item_came() -> None:
+    box: Mailbox[int] = Mailbox(8)
+    assert await box.wait(0.02) is False  # nothing came: the stall watchdog's "no new text"
+    await box.put(5)
+    assert await box.wait(0) is True  # one is ready: at once, even with no time left
+    assert box.get_nowait() == 5
+
+
+async def test_a_put_wakes_a_timed_wait_long_before_its_limit() -> None:
+    box: Mailbox[int] = Mailbox(8)
+    async with anyio.create_task_group() as tg:
+
+        async def put_soon() -> None:
+            await anyio.wait_all_tasks_blocked()
+            await box.put(9)
+
+        tg.start_soon(put_soon)
+        with anyio.fail_after(5):
+            assert await box.wait(60) is True
+    assert box.get_nowait() == 9
+
+
+async def test_closing_ends_a_timed_wait_with_closed_resource_error() -> None:
+    box: Mailbox[int] = Mailbox(8)
+    async with anyio.create_task_group() as tg:
+
+        async def close_soon() -> None:
+            await anyio.wait_all_tasks_blocked()
+            box.close()
+
+        tg.start_soon(close_soon)
+        with pytest.raises(anyio.ClosedResourceError), anyio.fail_after(5):
+            await box.wait(60)

@@ -183,24 +183,25 @@ class Race:
             if watchdog_s <= 0:
                 self._first_token_timeout()
                 continue
-            with anyio.move_on_after(min(hedge_s, watchdog_s)):
-                index, item = await self.mailbox.get()
-                if index < 0 and isinstance(item, BaseException):
-                    raise item  # stopped from outside
-                attempt = self.attempts[index]
-                if isinstance(item, JobStarted):
-                    attempt.job = item
-                    if self.handle is not None and self.handle.on_job is not None:
-                        self.handle.on_job(item.job_id, attempt.route.provider)
-                elif isinstance(item, BaseException):
-                    self._attempt_failed(attempt, item)
-                elif isinstance(item, TextDelta | Completion):
-                    self.router.hedge.tracker.record(
-                        attempt.route.provider, attempt.route.model, time.monotonic() - attempt.started_at
-                    )
-                    if attempt.kind == "hedge":
-                        self.router.stats.hedge_wins += 1
-                    return attempt, item
+            if not await self.mailbox.wait(min(hedge_s, watchdog_s)):
+                continue  # a hedge or the first-token watchdog is due
+            index, item = self.mailbox.get_nowait()
+            if index < 0 and isinstance(item, BaseException):
+                raise item  # stopped from outside
+            attempt = self.attempts[index]
+            if isinstance(item, JobStarted):
+                attempt.job = item
+                if self.handle is not None and self.handle.on_job is not None:
+                    self.handle.on_job(item.job_id, attempt.route.provider)
+            elif isinstance(item, BaseException):
+                self._attempt_failed(attempt, item)
+            elif isinstance(item, TextDelta | Completion):
+                self.router.hedge.tracker.record(
+                    attempt.route.provider, attempt.route.model, time.monotonic() - attempt.started_at
+                )
+                if attempt.kind == "hedge":
+                    self.router.stats.hedge_wins += 1
+                return attempt, item
 
     # --- starting and stopping attempts -------------------------------------------------------
     def _start_next(self, kind: str, *, reason: str, messages: Sequence[Message] | None = None) -> bool:
@@ -432,11 +433,8 @@ class Race:
         stall_s = self.router.watchdogs.stall_s
         deadline = math.inf if stall_s is None else time.monotonic() + stall_s
         while True:
-            if not self.mailbox.ready:
-                with anyio.move_on_after(deadline - time.monotonic()):
-                    await self.mailbox.wait()
-                if not self.mailbox.ready:
-                    return None
+            if not self.mailbox.ready and not await self.mailbox.wait(deadline - time.monotonic()):
+                return None
             index, item = self.mailbox.get_nowait()
             if index < 0 or index == winner.index:  # < 0: stopped from outside
                 return item
