@@ -3,7 +3,9 @@
 What runs, all on this machine, each in its own process:
 
 - **mock**: a tiny OpenAI-compatible server streaming `--deltas` content deltas (the first
-  after `--first-ms`, then one every `--gap-ms`), so the figures are overhead, not a model;
+  after `--first-ms`, then one every `--gap-ms`), so the figures are overhead, not a model. Its
+  deltas are the words of a reply Jamie might give, punctuation and all (`REPLY`), so a face that
+  frames text by sentence (the VAPI route's `chunk-plan`) sends the frames a real reply gets;
 - **pete**: `pete_mcp.app.build_app` with the VAPI face under uvicorn (one worker), its core's only provider an
   `OpenAICompatibleProvider` pointed at the mock;
 - **litellm**: LiteLLM's proxy (`litellm --num_workers 1`, no database, no callbacks, no
@@ -62,6 +64,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 SECTION = "## VAPI route overhead vs LiteLLM (`vapi_overhead`)"
 MODEL = "mock-model"
+# The mock's deltas, a word each (in a loop for more than 24): three places VAPI's chunkPlan can
+# cut in the first 20 words, as in a spoken reply.
+REPLY = (  # noqa: SIM905 (a sentence reads better than 24 quoted words)
+    "I'm sorry about the leak. Which unit are you in, and is water still coming out? "
+    "I can have a plumber there this afternoon."
+).split()
 QUESTION = "My kitchen sink is leaking, can someone come today?"
 # Both gateways check a credential, as in production (LiteLLM refuses to start without one).
 SETTLE_S = 0.5
@@ -133,7 +141,13 @@ def mock_app(first_ms: float, deltas: int, gap_ms: float) -> Any:
         for i in range(deltas):
             if i:
                 await asyncio.sleep(gap_ms / 1000)
-            await send({"type": "http.response.body", "body": frame({"content": f" word{i}"}), "more_body": True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": frame({"content": " " + REPLY[i % len(REPLY)]}),
+                    "more_body": True,
+                }
+            )
         tail = frame({}, "stop") + b"data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
@@ -839,7 +853,8 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         + (f" --calls {args.calls} --pace-ms {args.pace_ms:g}" if args.calls else "")
         + "`",
         "",
-        f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart; "
+        f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart "
+        "(a word each of a spoken reply, punctuation included); "
         f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
         f"interleaved in {args.rounds} rounds after a warm-up; "
         f"HTTP load from {args.clients} client processes ({args.load_client}). "

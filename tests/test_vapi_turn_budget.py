@@ -165,13 +165,14 @@ async def test_stream_false_also_apologises_within_the_budget(tmp_path: Path) ->
 
 
 async def test_a_hang_up_mid_reply_cancels_the_job_and_stores_what_was_said(tmp_path: Path) -> None:
-    stalling = StallingProvider(words=("The office opens", " at nine"))
+    # " On Saturdays" has no chunk boundary: it waits in the stream, never reaches VAPI, and is not stored.
+    stalling = StallingProvider(words=("The office opens", " at nine.", " On Saturdays"))
     async with vapi_stack(tmp_path, {"stalling": stalling}, vapi_answer_deadline_s=30) as stack:
         async with serving(stack.app, lifespan="off") as base, httpx.AsyncClient(base_url=base) as client:
             with anyio.fail_after(10):
                 async with client.stream("POST", "/vapi/chat/completions", json=chat_body(("user", "Hours?"))) as r:
                     body, seen = r.aiter_text(), ""
-                    while "at nine" not in seen:
+                    while "at nine." not in seen:
                         seen += await anext(body)
                     await r.aclose()  # the caller barges in: VAPI drops the request
                 await eventually(lambda: bool(stalling.cancelled))
@@ -180,7 +181,7 @@ async def test_a_hang_up_mid_reply_cancels_the_job_and_stores_what_was_said(tmp_
         turns = await stack.face.calls.turns("call-1")
     assert read_frames(seen.split("\n\n", 1)[0] + "\n\n")[0]["choices"][0]["delta"]["role"] == "assistant"
     assert stalling.closed == ["job-1"] and stalling.cancelled == ["job-1"]
-    assert thread[1:] == [("user", "Hours?"), ("assistant", "The office opens at nine")]
+    assert thread[1:] == [("user", "Hours?"), ("assistant", "The office opens at nine.")]
     assert turns[0]["outcome"] == "interrupted" and turns[0]["job_id"] == "job-1"
 
 

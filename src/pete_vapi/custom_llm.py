@@ -30,7 +30,7 @@ from pete_mcp.core.jsonwire import parse_model, validation_message
 
 from .auth import LlmAuth
 from .beside import beside
-from .chunks import ChunkStream, CompletionBody, ReplySink, ToolFrame
+from .chunks import ChunkStream, CompletionBody, ReplySink, TextFrames, ToolFrame
 from .redact import redact
 from .responder import Responder, turn_options
 from .tracing import turn_span
@@ -56,10 +56,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 class CustomLlmEndpoint:
     """The ASGI app behind every path in `LLM_PATHS`."""
 
-    def __init__(self, responder: Responder, auth: LlmAuth, *, tool_frame: ToolFrame = "tool_calls") -> None:
+    def __init__(
+        self,
+        responder: Responder,
+        auth: LlmAuth,
+        *,
+        tool_frame: ToolFrame = "tool_calls",
+        text_frames: TextFrames = "chunk-plan",
+    ) -> None:
         self.responder = responder
         self.auth = auth
         self.tool_frame: ToolFrame = tool_frame
+        self.text_frames: TextFrames = text_frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -86,7 +94,7 @@ class CustomLlmEndpoint:
         model = request.model or self.responder.core.active_alias
         sink: ReplySink
         if request.wants_stream:
-            stream = ChunkStream(send, model=model, tool_frame=self.tool_frame)
+            stream = ChunkStream(send, model=model, tool_frame=self.tool_frame, text_frames=self.text_frames)
             await stream.start()
             sink = stream
         else:

@@ -60,7 +60,12 @@ def vapi_face(core: Core) -> VapiFace:
         escalator=escalator,
         on_call_start=lambda: warmer.warm_soon(endpoint_only=True),
     )
-    llm = CustomLlmEndpoint(responder, LlmAuth.from_settings(settings), tool_frame=settings.vapi_tool_frame)
+    llm = CustomLlmEndpoint(
+        responder,
+        LlmAuth.from_settings(settings),
+        tool_frame=settings.vapi_tool_frame,
+        text_frames=settings.vapi_text_frames,
+    )
     webhook = WebhookEndpoint(
         core,
         calls=calls,

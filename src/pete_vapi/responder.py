@@ -404,13 +404,17 @@ class Responder:
         except Exception:
             log.exception("could not record the apology on call %s", turn.conversation_id)
 
-    async def _store_partial(self, turn: _Turn) -> None:
-        """Keep what the caller already heard of a reply the core never finished."""
-        if turn.round_open and turn.round_spoken:
+    async def _store_partial(self, turn: _Turn, *, unsent: str = "") -> None:
+        """Keep what the caller already heard of a reply the core never finished (less `unsent`,
+        the end of it that a hang-up kept from ever reaching VAPI)."""
+        text = "".join(turn.round_spoken)
+        if unsent and text.endswith(unsent):
+            text = text[: len(text) - len(unsent)]
+        if turn.round_open and text:
             route = turn.spec.primary
             await self.core.conversations.record_reply(
                 turn.conversation_id,
-                "".join(turn.round_spoken),
+                text,
                 source="vapi",
                 model=route.model,
                 provider=route.provider,
@@ -430,15 +434,18 @@ class Responder:
     async def _settle(self, turn: _Turn, sink: ReplySink) -> None:
         """After the turn, whatever happened: store a cut-off reply, cancel its job, time the turn,
         and name a new call's tenant on the board."""
+        said = sink.spoken
         if not sink.finished:  # cancelled (the caller hung up or barged in)
             turn.outcome = "interrupted"
-            await self._store_partial(turn)
+            unsent = sink.unsent  # text that waited for a chunk boundary never reached VAPI
+            said = said[: len(said) - len(unsent)]
+            await self._store_partial(turn, unsent=unsent)
             for job_id in turn.job_ids:
                 await self._cancel_job(turn.spec, job_id)
             turn.job_ids.clear()
         clock = turn.clock
         if turn.call_id:
-            self.core.calls.said(turn.call_id, "assistant", sink.spoken)
+            self.core.calls.said(turn.call_id, "assistant", said)
             if not turn.outcome.startswith("emergency"):
                 ttft = None if clock.model_token_at is None else clock.model_token_at - clock.started
                 self.core.calls.answered(turn.call_id, model=turn.spec.alias, ttft_s=ttft)

@@ -165,6 +165,14 @@ class Settings(BaseSettings):
         default="tool_calls",
         description="How transferCall/endCall reach VAPI: tool_calls deltas or legacy function_call.",
     )
+    vapi_text_frames: Literal["chunk-plan", "every-delta"] = Field(
+        default="chunk-plan",
+        description=(
+            "How reply text is framed for VAPI: chunk-plan sends the first delta at once, then the text up to"
+            " each punctuation mark where VAPI's voice.chunkPlan may cut it (the same audio in a few frames);"
+            " every-delta sends a frame per model delta (for assistants with chunkPlan disabled)."
+        ),
+    )
 
     # --- alerts
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming-webhook URL for alerts.")
