@@ -26,7 +26,9 @@ added", litellm − direct. `--real-model` repeats c=1 against
 the local llama.cpp SmolLM2 server instead of the mock.
 
 The concurrency levels are saturation tests: each of c callers sends its next request the moment
-the last stream ends (on two shared CPUs, ~200 turns a second). `--calls 32` adds what 32 live
+the last stream ends (on two shared CPUs, ~200 turns a second), the callers starting at random
+moments within one reply (all at once, each one's first turn would wait behind all the others'
+start-up work: a burst, not the level). `--calls 32` adds what 32 live
 phone calls look like: each caller pauses a random 0–2 × `--pace-ms` before every turn (a caller
 listens to Jamie and speaks in between; real turns are seconds apart, so the default 1 s is
 denser than life), so turns arrive at random moments rather than back to back.
@@ -333,10 +335,16 @@ def litellm_config(path: Path, backend: str, model: str) -> Path:
 class Load:
     """How requests arrive: `concurrency` callers back to back (pace 0: the next request as soon as
     the last one's stream ended, a saturation test), or paced like live calls, each caller waiting
-    a random 0–2 × `pace_ms` before each turn (a caller listens to Jamie and speaks in between)."""
+    a random 0–2 × `pace_ms` before each turn (a caller listens to Jamie and speaks in between).
+
+    Back-to-back callers start at random moments within `spread_ms` (one reply's length), so from
+    the first request on they are spread over a reply the way callers in step with their own
+    replies are. Started in the same millisecond, every caller's first turn would queue behind all
+    the others' start-up work: that measures a burst, not the level."""
 
     concurrency: int
     pace_ms: float = 0.0
+    spread_ms: float = 0.0
 
     @property
     def label(self) -> str:
@@ -369,6 +377,8 @@ def concurrently(first_content: Callable[[], Awaitable[float]]) -> BatchRunner:
         left = [n]
 
         async def worker() -> None:
+            if load.spread_ms and not load.pace_ms:
+                await asyncio.sleep(random.uniform(0, load.spread_ms / 1000))
             while left[0] > 0:
                 left[0] -= 1
                 if load.pace_ms:  # the caller's own speech and listening before this turn
@@ -462,11 +472,12 @@ def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[flo
 
 
 async def serve_batches(targets: dict[str, BatchRunner]) -> None:
-    """The loop of a measuring process: `target n c pace_ms` on stdin → a JSON list of TTFTs (ms) on stdout."""
+    """A measuring process's loop: `target n c pace_ms spread_ms` on stdin → a JSON list of TTFTs (ms) on stdout."""
     print("ready", flush=True)
     while line := await asyncio.to_thread(sys.stdin.readline):
-        name, n, concurrency, pace_ms = line.split()
-        print(json.dumps(await targets[name](int(n), Load(int(concurrency), float(pace_ms)))), flush=True)
+        name, n, concurrency, pace_ms, spread_ms = line.split()
+        load = Load(int(concurrency), float(pace_ms), float(spread_ms))
+        print(json.dumps(await targets[name](int(n), load)), flush=True)
 
 
 async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) -> None:
@@ -530,7 +541,7 @@ class BatchProcess:
         return self
 
     async def run(self, target: str, n: int, load: Load) -> list[float]:
-        self.stdin.write(f"{target} {n} {load.concurrency} {load.pace_ms}\n".encode())
+        self.stdin.write(f"{target} {n} {load.concurrency} {load.pace_ms} {load.spread_ms}\n".encode())
         await self.stdin.drain()
         return [float(v) if v is not None else float("nan") for v in json.loads(await self.stdout.readline())]
 
@@ -554,17 +565,20 @@ def sharded(name: str, shards: list[BatchProcess]) -> Target:
             share_n = n // len(used) + (1 if i < n % len(used) else 0)
             share_c = concurrency // len(used) + (1 if i < concurrency % len(used) else 0)
             if share_n:
-                jobs.append(shard.run(name, share_n, Load(max(1, share_c), load.pace_ms)))
+                jobs.append(shard.run(name, share_n, Load(max(1, share_c), load.pace_ms, load.spread_ms)))
         return [v for part in await asyncio.gather(*jobs) for v in part]
 
     return Target(name, run_batch)
 
 
 async def run_level(targets: list[Target], load: Load, requests: int, rounds: int, warmup: int) -> None:
-    """`requests` per target under `load`, in `rounds` interleaved slices, after `warmup` each."""
+    """`requests` per target under `load`, in `rounds` interleaved slices, after `warmup` each.
+
+    A slice holds at least four requests per caller: with fewer, a level of 32 would put fewer than
+    32 in flight, each caller's one request starting with all the others'."""
     for target in targets:
         await target.run_batch(warmup, load)
-    per_round = max(1, requests // rounds)
+    per_round = max(1, requests // rounds, 4 * load.concurrency if load.concurrency > 1 else 0)
     order = random.Random(load.concurrency)
     for _ in range(rounds):
         # A new order each round, and a pause before each batch, so no target always follows
@@ -773,9 +787,8 @@ async def measure(
                 targets.append(sharded("litellm", clients))
             for load in levels:
                 c = load.concurrency
-                requests = args.requests if c == 1 else max(args.requests, 4 * c)
-                print(f"  {load.title}: {requests} requests per target ...", file=sys.stderr)
-                await run_level(targets, load, requests, args.rounds, warmup=max(args.warmup, c))
+                print(f"  {load.title}: {args.requests}+ requests per target ...", file=sys.stderr)
+                await run_level(targets, load, args.requests, args.rounds, warmup=max(args.warmup, c))
         finally:
             for proc in [core_proc, *clients]:
                 await proc.stop()
@@ -791,7 +804,8 @@ async def measure(
 
 
 async def run(args: argparse.Namespace) -> str:
-    levels = [Load(int(c)) for c in args.concurrency.split(",")]
+    reply_ms = args.first_ms + (args.deltas - 1) * args.gap_ms  # the mock's reply, first delta to last
+    levels = [Load(int(c), spread_ms=reply_ms) for c in args.concurrency.split(",")]
     if args.calls:
         levels.append(Load(args.calls, args.pace_ms))
     with tempfile.TemporaryDirectory(prefix="pete-bench-vapi-") as tmp:
@@ -855,7 +869,8 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "",
         f"Mock backend: first delta after {args.first_ms:g} ms, then {args.deltas - 1} more {args.gap_ms:g} ms apart "
         "(a word each of a spoken reply, punctuation included); "
-        f"{args.requests} measured requests per target at c=1 (at least 4 × c at higher concurrency), "
+        f"{args.requests} measured requests per target at c=1 (at higher concurrency at least 4 per caller "
+        "in each round, the callers starting at random moments within one reply), "
         f"interleaved in {args.rounds} rounds after a warm-up; "
         f"HTTP load from {args.clients} client processes ({args.load_client}). "
         "One machine: mock, Pete (uvicorn, 1 worker), LiteLLM (1 worker), the core process and the clients "

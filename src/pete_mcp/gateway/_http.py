@@ -18,6 +18,7 @@ httpx's own transport raises for the same failure.
 from __future__ import annotations
 
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -67,8 +68,9 @@ def _exact_errors() -> Iterator[None]:
 
 
 class _ExactStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, response: httpx.Response) -> None:
         self._inner = inner
+        self._response = weakref.ref(response)  # weak: a strong one would be a cycle of its own
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _exact_errors():
@@ -76,10 +78,15 @@ class _ExactStream(httpx.AsyncByteStream):
                 yield chunk
 
     async def aclose(self) -> None:
-        # httpx's response and its stream refer to each other, so they wait for the cycle
-        # collector; let go of aiohttp's side now, or each reply's aiohttp objects wait with them
-        # (at 32 calls at once that made the collector's pauses twice as long).
+        # httpx's client wraps this stream in one that points back at the response, and the
+        # response points at it: a cycle, so every reply (25 objects: request, URL, headers,
+        # response, streams) waited for the cycle collector, and at 32 calls at once its passes
+        # were what held every call's next token. Once closed the response needs no stream:
+        # cut the cycle here, and the whole reply is freed the moment its last user lets go.
         inner, self._inner = self._inner, _CLOSED
+        response = self._response()
+        if response is not None:
+            response.stream = _CLOSED
         with _exact_errors():
             await inner.aclose()
 
@@ -91,5 +98,5 @@ class _ExactTransport(AiohttpTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _exact_errors():
             response = await super().handle_async_request(request)
-        response.stream = _ExactStream(cast(httpx.AsyncByteStream, response.stream))
+        response.stream = _ExactStream(cast(httpx.AsyncByteStream, response.stream), response)
         return response
