@@ -891,8 +891,9 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         "measured by the same client processes as the VAPI route. So vapi − core counts the HTTP hop "
         "itself (sockets, parsing, the clients' own queueing) as well as the route, and vapi − core over "
         "HTTP is the route's own work: auth, the strict body parser, the conversation sync, the emergency "
-        "check, VAPI's frames and the edge middleware. LiteLLM is measured against the same mock with "
-        "the same client processes."
+        "check, VAPI's frames and the edge middleware. The route frames text where VAPI's chunkPlan can "
+        "cut it (5 content frames for this reply, the bare face 20), which can put it below the bare face. "
+        "LiteLLM is measured against the same mock with the same client processes."
         + (
             f" The *{args.calls} calls* row paces each caller like a live call (a random 0–2 × "
             f"{args.pace_ms / 1000:g} s before each turn), so turns arrive at random moments; the numbered rows "
