@@ -17,13 +17,15 @@ called directly in its own process, with the same provider and store work as the
 **core-http** (the same core behind the thinnest HTTP face, `core_http_app`), **vapi**
 (`POST /vapi/chat/completions` on pete, one new call id per request, with a bearer key) and
 **litellm** (with its master key). HTTP load comes from `--clients` load-generator processes
-sharing the concurrency (`--load-client aiohttp`: a lighter client, so the load takes less of
-the CPUs the servers under test share). TTFT = request sent → first frame carrying non-empty `content`,
-measured where the request is made. "VAPI added" is vapi − core (the HTTP hop and the route);
-"route's own work" is vapi − core-http (auth, parsing, conversation sync, the emergency check,
-framing, middleware); "Pete added" is vapi − direct (core included), compared with "LiteLLM
-added", litellm − direct. `--real-model` repeats c=1 against
-the local llama.cpp SmolLM2 server instead of the mock.
+sharing the concurrency, each with the lightest client Python has (`--load-client raw`:
+kept-alive sockets and httptools, `_raw_http.py`), so the load takes as little as it can of the
+CPUs the servers under test share (a heavier client's work lands on every HTTP target's TTFT and
+on none of the core's; `--load-client httpx` measures with httpx's own transport).
+TTFT = request sent → first frame carrying non-empty `content`, measured where the request is
+made. "VAPI added" is vapi − core (the HTTP hop and the route); "route's own work" is
+vapi − core-http (auth, parsing, conversation sync, the emergency check, framing, middleware);
+"Pete added" is vapi − direct (core included), compared with "LiteLLM added", litellm − direct.
+`--real-model` repeats c=1 against the local llama.cpp SmolLM2 server instead of the mock.
 
 The concurrency levels are saturation tests: each of c callers sends its next request the moment
 the last stream ends (on two shared CPUs, ~200 turns a second), the callers starting at random
@@ -61,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from _raw_http import RawClient, RawHTTPError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -385,7 +389,7 @@ def concurrently(first_content: Callable[[], Awaitable[float]]) -> BatchRunner:
                     await asyncio.sleep(random.uniform(0, 2 * load.pace_ms / 1000))
                 try:
                     out.append(await first_content() * 1000)
-                except httpx.HTTPError as exc:  # counted as a failed request (NaN), not a crash of the run
+                except (httpx.HTTPError, RawHTTPError) as exc:  # a failed request (NaN), not a crash of the run
                     print(f"    request failed: {type(exc).__name__}: {exc}"[:200], file=sys.stderr)
                     out.append(float("nan"))
 
@@ -448,6 +452,33 @@ def http_target(
     return Target(name, concurrently(first_content))
 
 
+def raw_target(name: str, url: str, body: Callable[[], dict[str, Any]], *, key: str | None = None) -> Target:
+    """`http_target` with `RawClient`: the same request and the same TTFT, from a client that takes
+    the least of the CPUs it shares with the servers (`--load-client raw`, the default)."""
+    import orjson
+
+    client = RawClient(url)
+    headers = f"authorization: Bearer {key}\r\n".encode() if key else b""
+
+    async def first_content() -> float:
+        request = orjson.dumps(body())
+        seen = bytearray()
+        ttft = float("nan")
+
+        def on_body(data: bytes) -> None:  # called as the bytes are parsed, so TTFT waits for nothing else
+            nonlocal ttft
+            if ttft != ttft:
+                seen.extend(data)
+                if FIRST_CONTENT.search(seen):
+                    ttft = time.perf_counter() - started
+
+        started = time.perf_counter()
+        await client.post(request, on_body, headers=headers)
+        return ttft
+
+    return Target(name, concurrently(first_content))
+
+
 def core_first_content(core: Any, max_tokens: int) -> Callable[[], Awaitable[float]]:
     """TTFT of `core.chat` for one new conversation, measured in the process that calls it."""
     from pete_mcp.contract import ChatOptions, Message
@@ -490,11 +521,22 @@ async def serve_core(backend: str, model: str, data_dir: Path, max_tokens: int) 
         await serve_batches({"core": concurrently(core_first_content(core, max_tokens))})
 
 
-async def serve_client(urls: dict[str, str], model: str, max_tokens: int, light: bool) -> None:
-    """`--role client`: one shard of the HTTP load (direct, vapi, litellm), in its own process.
-    `light` (`--load-client aiohttp`): httpx over aiohttp, so the load costs the shared CPUs less."""
+async def serve_client(urls: dict[str, str], model: str, max_tokens: int, kind: str) -> None:
+    """`--role client`: one shard of the HTTP load (direct, vapi, litellm), in its own process, with
+    the `--load-client` `kind`: `raw` (`RawClient`), `aiohttp` (httpx over aiohttp) or `httpx`."""
+    body = RequestBodies(model, max_tokens)
+    shapes = {
+        "direct": (body.openai, None),
+        "vapi": (body.vapi, KEY),
+        "core-http": (body.vapi, None),
+        "litellm": (body.proxy, KEY),
+    }
+    if kind == "raw":
+        raw = {name: raw_target(name, url, shapes[name][0], key=shapes[name][1]) for name, url in urls.items()}
+        await serve_batches({name: target.run_batch for name, target in raw.items()})
+        return
     timeout = httpx.Timeout(120, connect=5)
-    if light:
+    if kind == "aiohttp":
         from pete_mcp.gateway import outbound_http
 
         opened = outbound_http(timeout)
@@ -502,13 +544,6 @@ async def serve_client(urls: dict[str, str], model: str, max_tokens: int, light:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
         opened = httpx.AsyncClient(timeout=timeout, limits=limits)
     async with opened as client:
-        body = RequestBodies(model, max_tokens)
-        shapes = {
-            "direct": (body.openai, None),
-            "vapi": (body.vapi, KEY),
-            "core-http": (body.vapi, None),
-            "litellm": (body.proxy, KEY),
-        }
         targets = {
             name: http_target(name, client, url, shapes[name][0], key=shapes[name][1]).run_batch
             for name, url in urls.items()
@@ -863,7 +898,7 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         f"vapi_overhead -- --requests {args.requests} --concurrency {args.concurrency}"
         + (" --real-model" if args.real_model else "")
         + (" --pin" if args.pin else "")
-        + (f" --load-client {args.load_client}" if args.load_client != "httpx" else "")
+        + (f" --load-client {args.load_client}" if args.load_client != "raw" else "")
         + (f" --calls {args.calls} --pace-ms {args.pace_ms:g}" if args.calls else "")
         + "`",
         "",
@@ -958,9 +993,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--load-client",
-        choices=["httpx", "aiohttp"],
-        default="httpx",
-        help="the load generators' client: httpx's own transport, or httpx over aiohttp on uvloop (lighter)",
+        choices=["raw", "aiohttp", "httpx"],
+        default="raw",
+        help="the load generators' client: raw (kept-alive sockets and httptools, the lightest), "
+        "httpx over aiohttp (both on uvloop), or httpx's own transport on asyncio (the heaviest)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument(
@@ -969,6 +1005,8 @@ def main() -> None:
         help="gateways under test on CPU 0, the mock and load generators on the other CPUs (Linux, taskset)",
     )
     args = parser.parse_args()
+    import uvloop
+
     if args.outbound == "httpx":
         os.environ[OUTBOUND_ENV] = "httpx"
     if args.role == "mock":
@@ -980,18 +1018,15 @@ def main() -> None:
     if args.role == "core-http":
         serve_core_http(args.port, args.backend, args.model, Path(args.data_dir), args.max_tokens)
         return
-    if args.role == "core":
-        asyncio.run(serve_core(args.backend, args.model, Path(args.data_dir), args.max_tokens))
+    if args.role == "core":  # on uvloop, as uvicorn runs the core in every gateway
+        uvloop.run(serve_core(args.backend, args.model, Path(args.data_dir), args.max_tokens))
         return
     if args.role == "client":
-        light = args.load_client == "aiohttp"
-        serving = serve_client(json.loads(args.urls), args.model, args.max_tokens, light)
-        if light:
-            import uvloop
-
-            uvloop.run(serving)
-        else:
+        serving = serve_client(json.loads(args.urls), args.model, args.max_tokens, args.load_client)
+        if args.load_client == "httpx":  # as the load has always run with httpx's own transport
             asyncio.run(serving)
+        else:
+            uvloop.run(serving)
         return
     if args.pin:
         cpus = sorted(os.sched_getaffinity(0))
