@@ -87,6 +87,8 @@ KEEP_ALIVE_S = 30
 # The gateways' outbound client: Pete's own (aiohttp underneath), or `--outbound httpx` for the
 # transport it replaced; the processes the bench starts inherit the choice through this variable.
 OUTBOUND_ENV = "PETE_BENCH_OUTBOUND"
+# `--load-client`, as the report names it.
+LOAD_CLIENTS = {"raw": "raw sockets read with httptools", "aiohttp": "httpx over aiohttp", "httpx": "httpx"}
 
 
 # --- bare ASGI servers: the mock backend and the core over HTTP ---------------------------------
@@ -907,7 +909,7 @@ def report(args: argparse.Namespace, mocked: list[Level], real: list[Level]) -> 
         f"{args.requests} measured requests per target at c=1 (at higher concurrency at least 4 per caller "
         "in each round, the callers starting at random moments within one reply), "
         f"interleaved in {args.rounds} rounds after a warm-up; "
-        f"HTTP load from {args.clients} client processes ({args.load_client}). "
+        f"HTTP load from {args.clients} client processes ({LOAD_CLIENTS[args.load_client]}). "
         "One machine: mock, Pete (uvicorn, 1 worker), LiteLLM (1 worker), the core process and the clients "
         "share its cores (2 vCPUs, shared with other work), so treat absolute figures as relative."
         + (
@@ -993,7 +995,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--load-client",
-        choices=["raw", "aiohttp", "httpx"],
+        choices=list(LOAD_CLIENTS),
         default="raw",
         help="the load generators' client: raw (kept-alive sockets and httptools, the lightest), "
         "httpx over aiohttp (both on uvloop), or httpx's own transport on asyncio (the heaviest)",
