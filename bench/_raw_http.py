@@ -132,8 +132,3 @@ class RawClient:
         except OSError as exc:
             raise RawHTTPError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         return conn
-
-    def close(self) -> None:
-        for conn in self._idle:
-            conn._fail(RawHTTPError("closed"))
-        self._idle.clear()
