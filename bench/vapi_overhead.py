@@ -87,6 +87,9 @@ KEEP_ALIVE_S = 30
 # The gateways' outbound client: Pete's own (aiohttp underneath), or `--outbound httpx` for the
 # transport it replaced; the processes the bench starts inherit the choice through this variable.
 OUTBOUND_ENV = "PETE_BENCH_OUTBOUND"
+# A caller pauses this long after a failed request, so a target that fails at once is not sent
+# requests in a tight loop that takes the CPUs from the others.
+FAILED_PAUSE_S = 0.1
 # `--load-client`, as the report names it.
 LOAD_CLIENTS = {"raw": "raw sockets read with httptools", "aiohttp": "httpx over aiohttp", "httpx": "httpx"}
 
@@ -394,6 +397,7 @@ def concurrently(first_content: Callable[[], Awaitable[float]]) -> BatchRunner:
                 except (httpx.HTTPError, RawHTTPError) as exc:  # a failed request (NaN), not a crash of the run
                     print(f"    request failed: {type(exc).__name__}: {exc}"[:200], file=sys.stderr)
                     out.append(float("nan"))
+                    await asyncio.sleep(FAILED_PAUSE_S)
 
         await asyncio.gather(*(worker() for _ in range(min(load.concurrency, n))))
         return out
@@ -719,9 +723,10 @@ async def measure(
 ) -> list[Level]:
     """Start pete (and litellm) in front of `backend`, measure every target under each load."""
     procs: list[subprocess.Popen[bytes]] = []
+    logs: dict[str, Path] = {}  # each HTTP target's server log, shown when its requests failed
     try:
         pete_port = free_port()
-        log = work / f"pete-{pete_port}.log"
+        log = logs["vapi"] = work / f"pete-{pete_port}.log"
         procs.append(
             spawn(
                 [
@@ -745,7 +750,7 @@ async def measure(
         pete = f"http://127.0.0.1:{pete_port}"
         await wait_ready(pete + "/healthz", procs[-1], log)
         core_http_port = free_port()
-        log = work / f"core-http-{core_http_port}.log"
+        log = logs["core-http"] = work / f"core-http-{core_http_port}.log"
         procs.append(
             spawn(
                 [
@@ -778,7 +783,7 @@ async def measure(
             else:
                 port = free_port()
                 config = litellm_config(work / f"litellm-{port}.yaml", backend, model)
-                log = work / f"litellm-{port}.log"
+                log = logs["litellm"] = work / f"litellm-{port}.log"
                 env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OFFLINE_MODE": "true"}
                 procs.append(
                     spawn(
@@ -826,6 +831,11 @@ async def measure(
                 c = load.concurrency
                 print(f"  {load.title}: {args.requests}+ requests per target ...", file=sys.stderr)
                 await run_level(targets, load, args.requests, args.rounds, warmup=max(args.warmup, c))
+            for target in targets:
+                failed = sum(v != v for samples in target.samples.values() for v in samples)
+                if failed and target.name in logs:
+                    ends = tail(logs[target.name])
+                    print(f"  {target.name}: {failed} requests failed; its log ends:\n{ends}", file=sys.stderr)
         finally:
             for proc in [core_proc, *clients]:
                 await proc.stop()
